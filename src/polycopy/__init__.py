@@ -1,0 +1,3 @@
+"""polycopy: a copy-trading daemon for Polymarket with Budgeted Dynamic sizing."""
+
+__version__ = "0.1.0"

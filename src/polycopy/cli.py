@@ -1,0 +1,175 @@
+"""Command line: argument parsing and exit codes only. The work lives in the modules it calls.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage error, 78 invalid configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from polycopy import __version__
+from polycopy.config import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polycopy", description="Copy-trade Polymarket wallets with per-leader budgets."
+    )
+    parser.add_argument("--version", action="version", version=f"polycopy {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check-config", help="validate a config and show each leader's settings"
+    )
+    _add_config(check)
+    check.set_defaults(handler=_check_config)
+
+    replay = commands.add_parser(
+        "replay", help="backtest recorded leader trades through the policy"
+    )
+    _add_config(replay, required=True)
+    replay.add_argument(
+        "--tape",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="leader tape: Data API /activity or /trades JSON, JSONL or CSV (repeatable)",
+    )
+    replay.add_argument(
+        "--positions",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a /positions snapshot setting a leader's starting exposure (repeatable)",
+    )
+    replay.add_argument(
+        "--markets",
+        type=Path,
+        metavar="FILE",
+        help="per-market rules: JSON {token_id: {tick_size, min_order_notional, size_step}}",
+    )
+    replay.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="FILE.jsonl",
+        help="where to write one decision per line",
+    )
+    replay.add_argument(
+        "--summary-json",
+        type=Path,
+        metavar="FILE",
+        help="also write the per-leader summary as JSON",
+    )
+    replay.set_defaults(handler=_replay)
+
+    demo = commands.add_parser(
+        "demo", help="run the design's $200 example offline and show the result"
+    )
+    demo.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("demo-out"),
+        help="where the demo writes its tape, decisions and ledger (default: demo-out)",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic leader activity")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_config(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        required=required,
+        default=None if required else DEFAULT_CONFIG_PATH,
+        metavar="PATH",
+        help=f"YAML configuration (default: {DEFAULT_CONFIG_PATH})",
+    )
+
+
+def _print_config_error(exc: ConfigError) -> None:
+    print("polycopy: invalid configuration", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _print_warnings(config: LoadedConfig) -> None:
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+# --- handlers -------------------------------------------------------------------------------
+def _check_config(args: argparse.Namespace) -> int:
+    from polycopy.report import effective_settings_table
+
+    config = load_config(args.config)
+    _print_warnings(config)
+    print(effective_settings_table(config))
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from polycopy.replay import load_markets, replay
+    from polycopy.report import summary_table
+    from polycopy.tapes import TapeError
+
+    config = load_config(args.config)
+    _print_warnings(config)
+    try:
+        markets = load_markets(args.markets)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("w", encoding="utf-8") as out:
+            result = replay(config, args.tape, out, positions=args.positions, markets=markets)
+    except TapeError as exc:
+        print(f"polycopy: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    for problem in result.stats.problems:
+        print(f"skipped row: {problem}", file=sys.stderr)
+    print(summary_table(result))
+    if args.summary_json:
+        import json
+
+        args.summary_json.write_text(
+            json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
+        )
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from polycopy.demo import run_replay_demo
+
+    print(run_replay_demo(args.out_dir, seed=args.seed))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

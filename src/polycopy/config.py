@@ -1,0 +1,546 @@
+"""Configuration: YAML file + `POLYCOPY_*` environment overrides, validated into frozen models,
+then resolved per leader into `EffectiveLeaderConfig` (SPEC §3).
+
+Every problem is reported with the key path it concerns, e.g. `leaders[1].budget_usdc`.
+Secrets never live here: they come from the environment or a credentials file (`secrets.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from polycopy.domain.reasons import Enforcement, Mode
+from polycopy.domain.settings import EffectiveLeaderConfig, NettingRules, Rails
+
+DEFAULT_CONFIG_PATH = Path("config/polycopy.yaml")
+ENV_PREFIX = "POLYCOPY_"
+ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+# Environment names that are not configuration keys: secrets, process plumbing, test hooks.
+NON_CONFIG_ENV = frozenset(
+    {
+        "POLYCOPY_CONFIG",
+        "POLYCOPY_PRIVATE_KEY",
+        "POLYCOPY_PRIVATE_KEY_FILE",
+        "POLYCOPY_WALLET",
+        "POLYCOPY_API_KEY",
+        "POLYCOPY_API_SECRET",
+        "POLYCOPY_API_PASSPHRASE",
+        "POLYCOPY_CREDENTIALS_FILE",
+        "POLYCOPY_STATUS_TOKEN",
+        "POLYCOPY_LOG_LEVEL",
+        "POLYCOPY_LOG_FORMAT",
+        "POLYCOPY_CRASH_AT",
+    }
+)
+
+
+class ConfigError(Exception):
+    """Invalid configuration: refuse to start, or reject a reload. Carries one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+# --- value types ------------------------------------------------------------------------
+def _decimal_from_yaml(value: Any) -> Any:
+    # YAML floats would otherwise carry binary noise; their shortest repr is what was written.
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _on_off(value: Any) -> Any:
+    # YAML 1.1 reads bare ON/OFF as booleans; they mean the same as the quoted words.
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return _upper(value)
+
+
+Money = Annotated[Decimal, BeforeValidator(_decimal_from_yaml), Field(ge=0, allow_inf_nan=False)]
+Rate = Annotated[Decimal, BeforeValidator(_decimal_from_yaml), Field(ge=0, allow_inf_nan=False)]
+Seconds = Annotated[Decimal, BeforeValidator(_decimal_from_yaml), Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[Decimal, BeforeValidator(_decimal_from_yaml), Field(allow_inf_nan=False)]
+
+
+class OnOff(StrEnum):
+    ON = "ON"
+    OFF = "OFF"
+
+
+class ModeOverride(StrEnum):
+    INHERIT = "INHERIT"
+    FIXED_RATE = "FIXED_RATE"
+    BUDGETED_DYNAMIC = "BUDGETED_DYNAMIC"
+
+
+class EnforcementOverride(StrEnum):
+    INHERIT = "INHERIT"
+    HARD = "HARD"
+    SOFT = "SOFT"
+
+
+class OrderType(StrEnum):
+    FAK = "FAK"
+    FOK = "FOK"
+
+
+ModeField = Annotated[Mode, BeforeValidator(_upper)]
+EnforcementField = Annotated[Enforcement, BeforeValidator(_upper)]
+ModeOverrideField = Annotated[ModeOverride, BeforeValidator(_upper)]
+EnforcementOverrideField = Annotated[EnforcementOverride, BeforeValidator(_upper)]
+OnOffField = Annotated[OnOff, BeforeValidator(_on_off)]
+OrderTypeField = Annotated[OrderType, BeforeValidator(_upper)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sections -----------------------------------------------------------------------------
+class SizingSection(Section):
+    sizing_mode_default: ModeField = Mode.FIXED_RATE
+    fixed_copy_rate_default: Rate = Decimal("0.01")
+    budgeted_dynamic_enabled: bool = True
+    budget_r_min_default: Rate = Decimal("0")
+    budget_r_max_default: Rate = Decimal("0.05")
+    budget_enforcement_default: EnforcementField = Enforcement.HARD
+
+
+class RailsSection(Section):
+    min_leader_trade_notional_usdc: Money = Decimal("0")
+    min_exec_notional_usdc: Money = Decimal("1.00")
+    max_exec_notional_usdc: Money = Decimal("25")
+    max_trade_pct_bankroll: Fraction = Decimal("0.10")
+    max_price_per_share: Fraction = Decimal("0.97")
+
+
+class RailsOverride(Section):
+    min_leader_trade_notional_usdc: Money | None = None
+    min_exec_notional_usdc: Money | None = None
+    max_exec_notional_usdc: Money | None = None
+    max_trade_pct_bankroll: Fraction | None = None
+    max_price_per_share: Fraction | None = None
+
+
+class NettingSection(Section):
+    small_trade_netting_mode: OnOffField = OnOff.OFF
+    small_trade_min_exec_notional_usdc: Money = Decimal("0.50")
+    netting_window_s: Seconds = Decimal("2")
+
+
+class NettingOverride(Section):
+    small_trade_netting_mode: OnOffField | None = None
+    small_trade_min_exec_notional_usdc: Money | None = None
+    netting_window_s: Seconds | None = None
+
+
+class EndpointsSection(Section):
+    data_api_url: str = "https://data-api.polymarket.com"
+    clob_url: str = "https://clob.polymarket.com"
+    rtds_url: str = "wss://ws-live-data.polymarket.com"
+    clob_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws"
+
+
+class StatusSection(Section):
+    listen: str = "127.0.0.1:9464"
+
+
+class ExecutionSection(Section):
+    max_slippage: Money = Decimal("0.02")  # price bound: leader price ± this, on the tick grid
+    order_type: OrderTypeField = OrderType.FAK
+
+
+class IngestSection(Section):
+    max_event_age_s: Seconds = Decimal("60")
+    exposure_refresh_s: Seconds = Decimal("30")
+    queue_maxsize: int = Field(default=10_000, ge=1)
+    poll_interval_s: Seconds = Decimal("5")
+    ws_stall_s: Seconds = Decimal("15")
+    backfill_overlap_s: Seconds = Decimal("120")
+
+
+class RiskSection(Section):
+    max_daily_loss_usdc: Money | None = None
+
+
+class LeaderSection(Section):
+    address: str
+    name: str = ""
+    enabled: bool = True
+    sizing_mode_override: ModeOverrideField = ModeOverride.INHERIT
+    fixed_copy_rate: Rate | None = None
+    budget_usdc: Money | None = None
+    budget_r_min: Rate | None = None
+    budget_r_max: Rate | None = None
+    budget_enforcement: EnforcementOverrideField = EnforcementOverride.INHERIT
+    rails: RailsOverride = RailsOverride()
+    netting: NettingOverride = NettingOverride()
+
+
+class PolycopyConfig(BaseSettings):
+    """The whole configuration file. Frozen: a reload builds a new one."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["paper", "live"] = "paper"
+    bankroll_usdc: Money = Decimal("200")
+    state_dir: Path = Path("./state")
+    sizing: SizingSection = SizingSection()
+    rails: RailsSection = RailsSection()
+    netting: NettingSection = NettingSection()
+    endpoints: EndpointsSection = EndpointsSection()
+    status: StatusSection = StatusSection()
+    execution: ExecutionSection = ExecutionSection()
+    ingest: IngestSection = IngestSection()
+    risk: RiskSection = RiskSection()
+    leaders: list[LeaderSection] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides the file; nothing else is read (no .env, no secrets dir).
+        return (FlatEnvSource(settings_cls), init_settings)
+
+
+# --- environment overrides ----------------------------------------------------------------
+SECTIONS: dict[str, type[Section]] = {
+    "sizing": SizingSection,
+    "rails": RailsSection,
+    "netting": NettingSection,
+    "endpoints": EndpointsSection,
+    "status": StatusSection,
+    "execution": ExecutionSection,
+    "ingest": IngestSection,
+    "risk": RiskSection,
+}
+TOP_LEVEL_KEYS = ("mode", "bankroll_usdc", "state_dir")
+
+
+def env_key_map() -> dict[str, tuple[str, ...]]:
+    """`POLYCOPY_<KEY>` → path in the file, for every global key (`status.listen` is
+    `POLYCOPY_STATUS_LISTEN`, since a bare LISTEN would say nothing)."""
+    mapping: dict[str, tuple[str, ...]] = {}
+    for key in TOP_LEVEL_KEYS:
+        mapping[ENV_PREFIX + key.upper()] = (key,)
+    for section, model in SECTIONS.items():
+        for key in model.model_fields:
+            name = f"{section}_{key}" if section == "status" else key
+            mapping[ENV_PREFIX + name.upper()] = (section, key)
+    return mapping
+
+
+# Lets `parse_config` validate against a given environment (tests, reload) instead of os.environ.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("polycopy_environ", default=None)
+
+
+class FlatEnvSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        given = _ENVIRON.get()
+        self._environ: Mapping[str, str] = os.environ if given is None else given
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        mapping = env_key_map()
+        values: dict[str, Any] = {}
+        unknown = []
+        for name, raw in self._environ.items():
+            if not name.startswith(ENV_PREFIX) or name in NON_CONFIG_ENV:
+                continue
+            path = mapping.get(name)
+            if path is None:
+                unknown.append(name)
+                continue
+            target = values
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = raw
+        if unknown:
+            raise ConfigError([f"{name}: unknown environment variable" for name in sorted(unknown)])
+        return values
+
+
+# --- loading ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration with its per-leader resolution and version hash."""
+
+    settings: PolycopyConfig
+    version: str
+    leaders: dict[str, EffectiveLeaderConfig]  # enabled leaders only, by lower-case address
+    disabled: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+
+def load_config(
+    path: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Read, validate and resolve. Raises ConfigError naming every problem found."""
+    file_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    data = _read_yaml(file_path)
+    return parse_config(data, environ=environ, path=file_path)
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> LoadedConfig:
+    token = _ENVIRON.set(environ)
+    try:
+        settings = PolycopyConfig(**data)  # sources: POLYCOPY_* environment over the file
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        _ENVIRON.reset(token)
+    problems = semantic_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    version = config_version(settings)
+    leaders = {}
+    disabled = []
+    for leader in settings.leaders:
+        effective = resolve_leader(settings, leader, version)
+        if leader.enabled:
+            leaders[effective.address] = effective
+        else:
+            disabled.append(effective.address)
+    return LoadedConfig(
+        settings=settings,
+        version=version,
+        leaders=leaders,
+        disabled=tuple(disabled),
+        warnings=semantic_warnings(settings),
+        path=path,
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError([f"{path}: {problem}{where}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of keys"])
+    return data
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if not _is_validator_tag(p))
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{key_path(loc)}: {message}")
+    return problems
+
+
+def _is_validator_tag(part: int | str) -> bool:
+    # pydantic puts function-validator names into locations of annotated fields
+    return isinstance(part, str) and ("function-" in part or part.startswith("lax-or-strict"))
+
+
+# --- cross-field rules ----------------------------------------------------------------------
+def semantic_problems(cfg: PolycopyConfig) -> list[str]:
+    problems: list[str] = []
+    sizing, rails = cfg.sizing, cfg.rails
+    if sizing.budget_r_min_default > sizing.budget_r_max_default:
+        problems.append(
+            "sizing.budget_r_min_default: greater than sizing.budget_r_max_default "
+            f"({sizing.budget_r_min_default} > {sizing.budget_r_max_default})"
+        )
+    problems += _rail_problems("rails", rails.model_dump())
+    seen: dict[str, int] = {}
+    for i, leader in enumerate(cfg.leaders):
+        where = f"leaders[{i}]"
+        if not ADDRESS_RE.match(leader.address):
+            problems.append(f"{where}.address: not a 0x-prefixed 40-hex-digit address")
+        else:
+            lowered = leader.address.lower()
+            if lowered in seen:
+                problems.append(
+                    f"{where}.address: duplicate of leaders[{seen[lowered]}].address ({lowered})"
+                )
+            else:
+                seen[lowered] = i
+        r_min = _pick(leader.budget_r_min, sizing.budget_r_min_default)
+        r_max = _pick(leader.budget_r_max, sizing.budget_r_max_default)
+        if r_min > r_max:
+            problems.append(f"{where}.budget_r_min: effective r_min {r_min} > r_max {r_max}")
+        effective_rails = {
+            key: _pick(getattr(leader.rails, key), getattr(rails, key))
+            for key in RailsSection.model_fields
+        }
+        overridden = {k: v for k, v in leader.rails.model_dump().items() if v is not None}
+        problems += _rail_problems(f"{where}.rails", effective_rails, only=overridden)
+        requested = (
+            sizing.sizing_mode_default
+            if leader.sizing_mode_override is ModeOverride.INHERIT
+            else Mode(leader.sizing_mode_override.value)
+        )
+        if (
+            requested is Mode.BUDGETED_DYNAMIC
+            and sizing.budgeted_dynamic_enabled
+            and leader.budget_usdc is None
+        ):
+            problems.append(f"{where}.budget_usdc: required when the leader is BUDGETED_DYNAMIC")
+    return problems
+
+
+def _rail_problems(
+    where: str, values: Mapping[str, Decimal], only: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Range and ordering rules of the rails; `only` limits reports to keys set at this level
+    (plus the ordering rule, which concerns the effective values)."""
+    problems = []
+
+    def report(key: str) -> bool:
+        return only is None or key in only
+
+    price = values["max_price_per_share"]
+    if report("max_price_per_share") and not (0 < price < 1):
+        problems.append(f"{where}.max_price_per_share: must be inside (0, 1), got {price}")
+    pct = values["max_trade_pct_bankroll"]
+    if report("max_trade_pct_bankroll") and not (0 < pct <= 1):
+        problems.append(f"{where}.max_trade_pct_bankroll: must be inside (0, 1], got {pct}")
+    low, high = values["min_exec_notional_usdc"], values["max_exec_notional_usdc"]
+    if low > high and (
+        only is None or "min_exec_notional_usdc" in only or "max_exec_notional_usdc" in only
+    ):
+        problems.append(
+            f"{where}.min_exec_notional_usdc: greater than max_exec_notional_usdc ({low} > {high})"
+        )
+    return problems
+
+
+def semantic_warnings(cfg: PolycopyConfig) -> list[str]:
+    warnings = []
+    budgets = sum(
+        (leader.budget_usdc for leader in cfg.leaders if leader.enabled and leader.budget_usdc),
+        Decimal(0),
+    )
+    if budgets > cfg.bankroll_usdc:
+        warnings.append(
+            f"leaders: budgets add up to {budgets}, more than bankroll_usdc {cfg.bankroll_usdc}"
+        )
+    return warnings
+
+
+def _pick(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
+
+
+# --- resolution -----------------------------------------------------------------------------
+def resolve_leader(
+    cfg: PolycopyConfig, leader: LeaderSection, version: str
+) -> EffectiveLeaderConfig:
+    """Global → per-leader inheritance (SPEC §2.1)."""
+    sizing = cfg.sizing
+    requested = (
+        sizing.sizing_mode_default
+        if leader.sizing_mode_override is ModeOverride.INHERIT
+        else Mode(leader.sizing_mode_override.value)
+    )
+    fell_back = requested is Mode.BUDGETED_DYNAMIC and not sizing.budgeted_dynamic_enabled
+    mode = Mode.FIXED_RATE if fell_back else requested
+    enforcement = (
+        sizing.budget_enforcement_default
+        if leader.budget_enforcement is EnforcementOverride.INHERIT
+        else Enforcement(leader.budget_enforcement.value)
+    )
+    rails = Rails(
+        **{
+            key: _pick(getattr(leader.rails, key), getattr(cfg.rails, key))
+            for key in RailsSection.model_fields
+        }
+    )
+    netting_mode = leader.netting.small_trade_netting_mode or cfg.netting.small_trade_netting_mode
+    netting = NettingRules(
+        enabled=netting_mode is OnOff.ON,
+        small_trade_min_exec_notional_usdc=_pick(
+            leader.netting.small_trade_min_exec_notional_usdc,
+            cfg.netting.small_trade_min_exec_notional_usdc,
+        ),
+        netting_window_s=_pick(leader.netting.netting_window_s, cfg.netting.netting_window_s),
+    )
+    address = leader.address.lower()
+    return EffectiveLeaderConfig(
+        address=address,
+        name=leader.name or address[:10],
+        mode=mode,
+        mode_fell_back=fell_back,
+        fixed_copy_rate=_pick(leader.fixed_copy_rate, sizing.fixed_copy_rate_default),
+        budget_usdc=leader.budget_usdc,
+        r_min=_pick(leader.budget_r_min, sizing.budget_r_min_default),
+        r_max=_pick(leader.budget_r_max, sizing.budget_r_max_default),
+        enforcement=enforcement,
+        rails=rails,
+        netting=netting,
+        bankroll_usdc=cfg.bankroll_usdc,
+        max_slippage=cfg.execution.max_slippage,
+        enabled=leader.enabled,
+        config_version=version,
+    )
+
+
+def config_version(cfg: PolycopyConfig) -> str:
+    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+RESTART_KEYS = ("mode", "state_dir", "status", "endpoints")
+
+
+def restart_required_changes(old: PolycopyConfig, new: PolycopyConfig) -> list[str]:
+    """Keys whose change only takes effect after a restart (reported on SIGHUP)."""
+    return [key for key in RESTART_KEYS if getattr(old, key) != getattr(new, key)]

@@ -1,0 +1,150 @@
+"""Value objects that flow through the pipeline: leader trades in, decisions out."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from polycopy.domain.money import fmt
+from polycopy.domain.reasons import Enforcement, Mode, Outcome, Reason
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+def trade_identity(
+    leader: str,
+    tx_hash: str,
+    asset: str,
+    side: Side,
+    price: Decimal,
+    size: Decimal,
+    occurrence: int,
+) -> str:
+    """Deterministic id of one leader fill (SPEC §2.8). Equal for every source that carries it."""
+    text = "|".join(
+        (leader, tx_hash.lower(), asset, side.value, fmt(price), fmt(size), str(occurrence))
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderTrade:
+    """One fill of a followed wallet, normalised from any source."""
+
+    leader: str  # lower-case proxy wallet
+    asset: str  # token id
+    condition_id: str
+    side: Side
+    price: Decimal
+    size: Decimal  # shares
+    timestamp: datetime  # UTC, the venue's time of the trade
+    tx_hash: str
+    occurrence: int = 0  # index among identical-looking fills of this wallet in one tx
+    outcome: str = ""
+    outcome_index: int | None = None
+    source: str = ""  # rtds | rest | tape:<file>
+    trade_id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.trade_id:
+            object.__setattr__(
+                self,
+                "trade_id",
+                trade_identity(
+                    self.leader,
+                    self.tx_hash,
+                    self.asset,
+                    self.side,
+                    self.price,
+                    self.size,
+                    self.occurrence,
+                ),
+            )
+
+    @property
+    def notional(self) -> Decimal:
+        return self.size * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The record of what polycopy did with one leader trade (or one netting flush).
+
+    Field names are the contract of SPEC §4.
+    """
+
+    decision_id: str
+    ts: datetime
+    event_ts: datetime | None
+    leader: str
+    leader_name: str
+    asset: str
+    condition_id: str
+    side: Side
+    leader_price: Decimal | None
+    leader_size: Decimal | None
+    leader_notional: Decimal | None
+    mode: Mode
+    enforcement: Enforcement | None
+    rate: Decimal | None
+    leader_exposure: Decimal | None
+    budget: Decimal | None
+    target_notional: Decimal | None
+    exec_notional: Decimal
+    exec_shares: Decimal
+    exec_price: Decimal | None
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    attributed_exposure: Decimal
+    headroom: Decimal | None
+    netted_ids: tuple[str, ...] = ()
+    exposure_age_s: float | None = None  # live only: how old E_u was
+    config_version: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready mapping: decimals as strings, absent values None, times ISO-8601 UTC."""
+        return {
+            "decision_id": self.decision_id,
+            "ts": iso(self.ts),
+            "event_ts": iso(self.event_ts) if self.event_ts is not None else None,
+            "leader": self.leader,
+            "leader_name": self.leader_name,
+            "asset": self.asset,
+            "condition_id": self.condition_id,
+            "side": self.side.value,
+            "leader_price": _opt(self.leader_price),
+            "leader_size": _opt(self.leader_size),
+            "leader_notional": _opt(self.leader_notional),
+            "mode": self.mode.value,
+            "enforcement": self.enforcement.value if self.enforcement else None,
+            "rate": _opt(self.rate),
+            "leader_exposure": _opt(self.leader_exposure),
+            "budget": _opt(self.budget),
+            "target_notional": _opt(self.target_notional),
+            "exec_notional": fmt(self.exec_notional),
+            "exec_shares": fmt(self.exec_shares),
+            "exec_price": _opt(self.exec_price),
+            "outcome": self.outcome.value,
+            "reasons": [r.value for r in self.reasons],
+            "attributed_exposure": fmt(self.attributed_exposure),
+            "headroom": _opt(self.headroom),
+            "netted_ids": list(self.netted_ids),
+            "exposure_age_s": self.exposure_age_s,
+            "config_version": self.config_version,
+        }
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with a Z suffix and millisecond precision."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else fmt(value)
