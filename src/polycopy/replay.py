@@ -182,7 +182,7 @@ def replay(
     }
     written = 0
     for decision in _run(copier, tape, fill, summaries):
-        out.write(json.dumps(decision.to_record(), separators=(",", ":")))
+        out.write(decision.to_json())
         out.write("\n")
         summaries[decision.leader].count(decision)
         written += 1
