@@ -59,8 +59,8 @@ class LeaderSummary:
     unrealized_pnl: Decimal = ZERO
 
     def count(self, decision: Decision) -> None:
-        self.outcomes[decision.outcome.value] += 1
-        self.reasons.update(r.value for r in decision.reasons)
+        self.outcomes[decision.outcome] += 1  # members are str: the counters key by value
+        self.reasons.update(decision.reasons)
         if decision.exec_notional:
             self.exec_notional += decision.exec_notional
             if decision.side is Side.BUY:

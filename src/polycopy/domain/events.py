@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -12,6 +12,7 @@ from typing import Any
 
 from polycopy.domain.money import fmt
 from polycopy.domain.reasons import Enforcement, Mode, Outcome, Reason
+from polycopy.domain.value import value
 
 
 class Side(StrEnum):
@@ -35,7 +36,7 @@ def trade_identity(
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class LeaderTrade:
     """One fill of a followed wallet, normalised from any source."""
 
@@ -74,7 +75,7 @@ class LeaderTrade:
         return self.size * self.price
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Decision:
     """The record of what polycopy did with one leader trade (or one netting flush).
 
@@ -146,32 +147,77 @@ class Decision:
     def to_json(self) -> str:
         """`to_record()` as one compact JSON line, written directly: the replay's hot path.
 
-        Equal to `json.dumps(to_record(), separators=(",", ":"))`, which a test checks.
+        Equal to `json.dumps(to_record(), separators=(",", ":"))`, which a test checks. Enum
+        members are `str`, so they are joined as they are.
         """
         ts = iso(self.ts)
         event_ts = self.event_ts
         event = (ts if event_ts == self.ts else iso(event_ts)) if event_ts else None
-        reasons = ",".join(f'"{r.value}"' for r in self.reasons)
-        netted = ",".join(f'"{i}"' for i in self.netted_ids)
         enforcement = self.enforcement
         age = self.exposure_age_s
-        return (
-            f'{{"decision_id":"{self.decision_id}","ts":"{ts}","event_ts":{_q(event)},'
-            f'"leader":"{self.leader}","leader_name":{_text(self.leader_name)},'
-            f'"asset":{_text(self.asset)},"condition_id":{_text(self.condition_id)},'
-            f'"side":"{self.side.value}","leader_price":{_qd(self.leader_price)},'
-            f'"leader_size":{_qd(self.leader_size)},"leader_notional":{_qd(self.leader_notional)},'
-            f'"mode":"{self.mode.value}",'
-            f'"enforcement":{_q(enforcement.value if enforcement else None)},'
-            f'"rate":{_qd(self.rate)},"leader_exposure":{_qd(self.leader_exposure)},'
-            f'"budget":{_qd(self.budget)},"target_notional":{_qd(self.target_notional)},'
-            f'"exec_notional":"{fmt(self.exec_notional)}","exec_shares":"{fmt(self.exec_shares)}",'
-            f'"exec_price":{_qd(self.exec_price)},"outcome":"{self.outcome.value}",'
-            f'"reasons":[{reasons}],"attributed_exposure":"{fmt(self.attributed_exposure)}",'
-            f'"headroom":{_qd(self.headroom)},"netted_ids":[{netted}],'
-            f'"exposure_age_s":{"null" if age is None else json.dumps(age)},'
-            f'"config_version":{_text(self.config_version)}}}'
+        return "".join(
+            (
+                '{"decision_id":"',
+                self.decision_id,
+                '","ts":"',
+                ts,
+                '","event_ts":',
+                _q(event),
+                ',"leader":"',
+                self.leader,
+                '","leader_name":',
+                _text(self.leader_name),
+                ',"asset":',
+                _text(self.asset),
+                ',"condition_id":',
+                _text(self.condition_id),
+                ',"side":"',
+                self.side,
+                '","leader_price":',
+                _qd(self.leader_price),
+                ',"leader_size":',
+                _qd(self.leader_size),
+                ',"leader_notional":',
+                _qd(self.leader_notional),
+                ',"mode":"',
+                self.mode,
+                '","enforcement":',
+                _q(enforcement),
+                ',"rate":',
+                _qd(self.rate),
+                ',"leader_exposure":',
+                _qd(self.leader_exposure),
+                ',"budget":',
+                _qd(self.budget),
+                ',"target_notional":',
+                _qd(self.target_notional),
+                ',"exec_notional":"',
+                fmt(self.exec_notional),
+                '","exec_shares":"',
+                fmt(self.exec_shares),
+                '","exec_price":',
+                _qd(self.exec_price),
+                ',"outcome":"',
+                self.outcome,
+                '","reasons":[',
+                _strings(self.reasons),
+                '],"attributed_exposure":"',
+                fmt(self.attributed_exposure),
+                '","headroom":',
+                _qd(self.headroom),
+                ',"netted_ids":[',
+                _strings(self.netted_ids),
+                '],"exposure_age_s":',
+                "null" if age is None else json.dumps(age),
+                ',"config_version":',
+                _text(self.config_version),
+                "}",
+            )
         )
+
+
+def _strings(items: tuple[str, ...]) -> str:
+    return '"' + '","'.join(items) + '"' if items else ""
 
 
 def _q(text: str | None) -> str:

@@ -60,7 +60,7 @@ def wallet_of(row: Mapping[str, Any]) -> str | None:
 
 def decode_trade(row: Mapping[str, Any], *, source: str = "") -> LeaderTrade:
     """Decode one activity/trade row. Occurrence index 0; see `OccurrenceCounter`."""
-    if not isinstance(row, Mapping):
+    if type(row) is not dict and not isinstance(row, Mapping):
         raise DecodeError(f"expected an object, got {type(row).__name__}")
     kind = row.get("type")
     if kind is not None and kind != "TRADE" and kind != "":
