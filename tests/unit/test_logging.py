@@ -45,7 +45,8 @@ def test_secret_keys_values_and_shapes_are_redacted(canary: str, stream: io.Stri
     unknown = "0x" + "cd" * 32
     log.warning("free_text", detail=f"looks like a key: {unknown}")
     text = stream.getvalue()
-    assert canary not in text and canary[2:] not in text
+    assert canary not in text
+    assert canary[2:] not in text
     first, second = _lines(stream)
     assert first["private_key"] == "[redacted]"
     assert first["headers"] == {"POLY_API_KEY": "[redacted]", "x": "[redacted]"}
@@ -68,7 +69,8 @@ def test_tracebacks_have_no_locals(canary: str, stream: io.StringIO) -> None:
     [line] = _lines(stream)
     assert "venue said no" in json.dumps(line["exception"])
     frames = line["exception"][0]["frames"]  # type: ignore[index]
-    assert frames and all("locals" not in frame for frame in frames)
+    assert frames
+    assert all("locals" not in frame for frame in frames)
 
 
 def test_standard_library_loggers_share_the_chain(canary: str, stream: io.StringIO) -> None:

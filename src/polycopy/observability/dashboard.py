@@ -65,29 +65,42 @@ def render(status: dict[str, Any]) -> str:
         f"polycopy {status.get('mode', '?')} — trading {status.get('trading_state', '?')}"
         + (f" ({status['trading_reason']})" if status.get("trading_reason") else "")
         + f" — config {status.get('config_version', '?')} — up {_age(status.get('uptime_s'))}",
-        f"bankroll {_usd(status.get('bankroll_usdc'))}   queue {queue.get('depth', 0)}/"
-        f"{queue.get('maxsize', '?')}   ingest {'healthy' if ingest.get('healthy') else 'UNHEALTHY'}"
-        f" (last event {_age(ingest.get('last_event_age_s'))} ago)",
+        f"bankroll {_usd(status.get('bankroll_usdc'))}   "
+        f"queue {queue.get('depth', 0)}/{queue.get('maxsize', '?')}   "
+        f"ingest {'healthy' if ingest.get('healthy') else 'UNHEALTHY'} "
+        f"(last event {_age(ingest.get('last_event_age_s'))} ago)",
     ]
     leaders = status.get("leaders", [])
     rows = []
     for leader in leaders:
         counts = leader.get("outcomes", {})
-        rows.append([
-            leader.get("name", "?"),
-            leader.get("mode", "?"),
-            _usd(leader.get("budget")),
-            _usd(leader.get("attributed")),
-            _pct(leader.get("utilization")),
-            _bar(leader.get("utilization")),
-            _rate(leader.get("rate")),
-            _usd(leader.get("exposure")),
-            _age(leader.get("exposure_age_s")),
-            f"{counts.get('EXECUTED', 0)}/{counts.get('CAPPED', 0)}/{counts.get('SKIPPED', 0)}",
-        ])
+        rows.append(
+            [
+                leader.get("name", "?"),
+                leader.get("mode", "?"),
+                _usd(leader.get("budget")),
+                _usd(leader.get("attributed")),
+                _pct(leader.get("utilization")),
+                _bar(leader.get("utilization")),
+                _rate(leader.get("rate")),
+                _usd(leader.get("exposure")),
+                _age(leader.get("exposure_age_s")),
+                f"{counts.get('EXECUTED', 0)}/{counts.get('CAPPED', 0)}/{counts.get('SKIPPED', 0)}",
+            ]
+        )
     leader_table = table(
-        ["leader", "mode", "budget B", "exposure A", "util", "", "rate r", "leader E", "E age",
-         "exec/cap/skip"],
+        [
+            "leader",
+            "mode",
+            "budget B",
+            "exposure A",
+            "util",
+            "",
+            "rate r",
+            "leader E",
+            "E age",
+            "exec/cap/skip",
+        ],
         rows,
         right={2, 3, 4, 6, 7, 8},
     )
@@ -108,6 +121,13 @@ def render(status: dict[str, Any]) -> str:
         ]
         for d in recent
     ]
-    decisions = table(["time", "leader", "side", "leader $", "copied $", "outcome", "reasons"],
-                      decision_rows, right={3, 4}) if decision_rows else "(no decisions yet)"
+    decisions = (
+        table(
+            ["time", "leader", "side", "leader $", "copied $", "outcome", "reasons"],
+            decision_rows,
+            right={3, 4},
+        )
+        if decision_rows
+        else "(no decisions yet)"
+    )
     return "\n".join([*head, "", leader_table, allocation, "", "recent decisions", decisions])
