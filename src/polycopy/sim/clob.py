@@ -26,7 +26,7 @@ from polycopy.domain.money import ONE, ZERO, fmt
 from polycopy.sim.auth import L2_ERROR, ApiCredentials, AuthError, KeyStore, verify_l1, verify_l2
 from polycopy.sim.book import Walk
 from polycopy.sim.clob_ws import trade_json
-from polycopy.sim.faults import Faults, PartialFill, RejectOrder
+from polycopy.sim.faults import RECORD, Faults, PartialFill, RejectOrder
 from polycopy.sim.settings import SimConfig
 from polycopy.sim.signing import (
     NEG_RISK_EXCHANGE,
@@ -405,7 +405,7 @@ class ClobApi:
             if order.accepted:
                 return 400, {"error": f"order {order_hash} is invalid. Duplicated."}, order_hash
         else:
-            order = self._new_order(posted, order_hash, creds)
+            order = self._new_order(posted, order_hash, market)
             self.state.record_order(order)
         try:
             self._check(posted, digest, order, market, creds)
@@ -421,7 +421,7 @@ class ClobApi:
         order.accepted += 1
         return 200, answer, order_hash
 
-    def _new_order(self, posted: Posted, order_hash: str, creds: ApiCredentials) -> SimOrder:
+    def _new_order(self, posted: Posted, order_hash: str, market: Market) -> SimOrder:
         s = posted.struct
         shares = from_base_units(s.taker_amount if posted.side == BUY else s.maker_amount)
         return SimOrder(
@@ -434,7 +434,7 @@ class ClobApi:
             order_type=posted.order_type,
             maker_amount=s.maker_amount,
             taker_amount=s.taker_amount,
-            price=_implied_price(posted),
+            price=_order_price(posted, market.tick_size),
             original_size=shares,
             expiration=posted.expiration,
             created_at=self.clock(),
@@ -471,10 +471,12 @@ class ClobApi:
             raise Refused(f"order {order.order_hash} is invalid. Invalid amounts")
         tick = market.tick_size
         price = order.price
+        if posted.order_type not in MARKETABLE:
+            price = _exact_price(posted)  # a limit order's amounts spell its price exactly
         if price % tick != 0 or not tick <= price <= ONE - tick:
             raise Refused(
-                f"order {order.order_hash} is invalid. Price ({fmt(price)}) breaks minimum tick "
-                f"size rule: {fmt(tick)}"
+                f"order {order.order_hash} is invalid. Price ({_shown(price)}) breaks minimum "
+                f"tick size rule: {fmt(tick)}"
             )
         self._check_precision(posted, tick)
         shares = order.original_size
@@ -823,14 +825,26 @@ def _decode_order(payload: Any) -> Posted:
     )
 
 
-def _implied_price(posted: Posted) -> Decimal:
-    """The limit the signed amounts imply, read at the finest grid (4 decimals)."""
+def _exact_price(posted: Posted) -> Decimal:
+    """The price per share the signed amounts imply."""
     s = posted.struct
     if s.maker_amount <= 0 or s.taker_amount <= 0:
         return ZERO
     making, taking = Decimal(s.maker_amount), Decimal(s.taker_amount)
-    raw = making / taking if posted.side == BUY else taking / making
-    return raw.quantize(Decimal("0.0001")).normalize()
+    return making / taking if posted.side == BUY else taking / making
+
+
+def _order_price(posted: Posted, tick: Decimal) -> Decimal:
+    """The order's price as the venue reads it: a marketable order's amounts are rounded
+    (shares to 4 decimals), so its price is theirs rounded to the tick's decimals."""
+    exact = _exact_price(posted)
+    if posted.order_type in MARKETABLE:
+        return exact.quantize(tick)
+    return exact
+
+
+def _shown(price: Decimal) -> str:
+    return fmt(price.quantize(BASE_UNIT).normalize())
 
 
 def _cap(partial: PartialFill | None, wanted: Decimal) -> Decimal | None:
@@ -842,8 +856,8 @@ def _cap(partial: PartialFill | None, wanted: Decimal) -> Decimal | None:
 
 
 def _note(request: web.Request, **fields: Any) -> None:
-    record = request.get("sim_record")
-    if isinstance(record, dict):
+    record = request.get(RECORD)
+    if record is not None:
         record.update(fields)
 
 

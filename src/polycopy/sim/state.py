@@ -11,6 +11,7 @@ import bisect
 import hashlib
 import random
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -228,6 +229,7 @@ class SimState:
         self.fills: list[ActivityFill] = []  # leader trades (origin feed), in emission order
         self._by_wallet: dict[str, list[ActivityFill]] = {}
         self._holdings: dict[str, dict[str, Holding]] = {}
+        self._unsettled: deque[ActivityFill] = deque()
         self._profiles: dict[str, Profile] = {}
         self.leaders: set[str] = set()
         self.accounts: dict[str, Account] = {}
@@ -404,7 +406,10 @@ class SimState:
             rows.append(fill)
         else:
             bisect.insort(rows, fill, key=lambda f: f.sort_key)
-        self.holding(wallet, token.token_id).apply(side, price, size, fill.timestamp)
+        if self.config.data_api_lag_s > 0:
+            self._unsettled.append(fill)  # positions move when the Data API shows the fill
+        else:
+            self._settle_fill(fill)
         if origin == "feed":
             self.leaders.add(wallet)
             self.fills.append(fill)
@@ -440,6 +445,17 @@ class SimState:
         visible.sort(key=lambda f: f.sort_key)
         return visible
 
+    def _settle_fill(self, fill: ActivityFill) -> None:
+        self.holding(fill.wallet, fill.token.token_id).apply(
+            fill.side, fill.price, fill.size, fill.timestamp
+        )
+
+    def _settle(self) -> None:
+        now = self.clock()
+        pending = self._unsettled
+        while pending and pending[0].visible_at <= now:
+            self._settle_fill(pending.popleft())
+
     def holding(self, wallet: str, token_id: str) -> Holding:
         held = self._holdings.setdefault(wallet.lower(), {})
         holding = held.get(token_id)
@@ -449,6 +465,8 @@ class SimState:
         return holding
 
     def holdings_of(self, wallet: str) -> list[Holding]:
+        """The wallet's positions as the Data API shows them now."""
+        self._settle()
         return list(self._holdings.get(wallet.lower(), {}).values())
 
     def profile_of(self, wallet: str) -> Profile:
@@ -461,6 +479,7 @@ class SimState:
         self, wallet: str, token_id: str, size: Decimal, avg_price: Decimal, *, at: int = 0
     ) -> Holding:
         """Put a position straight into the Data API's view (e.g. one held before the tape)."""
+        self._settle()
         holding = self.holding(wallet, token_id)
         holding.size = size
         holding.cost = size * avg_price
