@@ -114,6 +114,9 @@ class ClobApi:
         self.config = config
         self.clock = clock
         self._heartbeats: dict[str, float] = {}  # api key → monotonic time of its last beat
+        # called with (order hash, body) as each POST /order arrives, before the venue looks
+        # at it: lets a test check what the client had made durable before sending
+        self.arrival_hooks: list[Callable[[str, Any], None]] = []
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -399,6 +402,8 @@ class ClobApi:
             return 400, {"error": "Invalid token id"}, ""
         digest = order_digest(posted.struct, neg_risk=market.neg_risk)
         order_hash = "0x" + digest.hex()
+        for hook in self.arrival_hooks:
+            hook(order_hash, payload)
         order = self.state.orders.get(order_hash)
         if order is not None:
             order.received += 1

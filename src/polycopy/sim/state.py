@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from polycopy.domain.money import CENT, ONE, ZERO, to_decimal
+from polycopy.domain.events import LeaderTrade
+from polycopy.domain.money import CENT, ONE, ZERO, fmt, to_decimal
 from polycopy.ingest.decode import DecodeError, decode_trade
 from polycopy.sim.book import Book
 from polycopy.sim.settings import SimConfig
@@ -101,8 +102,8 @@ class ActivityFill:
             "asset": self.token.token_id,
             "conditionId": self.market.condition_id,
             "side": self.side,
-            "price": str(self.price),
-            "size": str(self.size),
+            "price": fmt(self.price),
+            "size": fmt(self.size),
             "timestamp": self.timestamp,
             "role": self.role,
         }
@@ -331,25 +332,21 @@ class SimState:
             listener.book_changed(market, book)
 
     # --- wallets' fills --------------------------------------------------------------------
-    def record_row(self, row: Mapping[str, Any], *, timestamp: int | None = None) -> ActivityFill:
+    def record_row(
+        self,
+        row: Mapping[str, Any],
+        *,
+        trade: LeaderTrade | None = None,
+        timestamp: int | None = None,
+    ) -> ActivityFill:
         """A leader trade from an activity-shaped row (tape, generator, test), timed now.
 
         The row's identity fields (wallet, tx hash, token, side, price, size) are kept; its
-        timestamp is replaced by the current time unless `timestamp` is given.
+        timestamp is replaced by the current time unless `timestamp` is given. `trade` is the
+        row already decoded (tapes decode once, at load).
         """
-        if not row.get("timestamp") or not (
-            row.get("transactionHash") or row.get("transaction_hash")
-        ):
-            filled = dict(row)
-            if not filled.get("timestamp"):
-                filled["timestamp"] = int(self.clock())
-            if not (filled.get("transactionHash") or filled.get("transaction_hash")):
-                filled["transactionHash"] = self.random_hex(32)
-            row = filled
-        try:
-            trade = decode_trade(row)
-        except DecodeError as exc:
-            raise ValueError(f"not a trade row: {exc}") from None
+        if trade is None:
+            trade = self._decode(row)
         market = self.market_for_row(row, trade.asset, trade.price)
         wallet = trade.leader
         if wallet not in self._profiles:
@@ -368,6 +365,22 @@ class SimState:
             origin="feed",
             timestamp=timestamp,
         )
+
+    def _decode(self, row: Mapping[str, Any]) -> LeaderTrade:
+        """Decode a row strictly; a missing timestamp or tx hash is made up (test rows)."""
+        if not row.get("timestamp") or not (
+            row.get("transactionHash") or row.get("transaction_hash")
+        ):
+            filled = dict(row)
+            if not filled.get("timestamp"):
+                filled["timestamp"] = int(self.clock())
+            if not (filled.get("transactionHash") or filled.get("transaction_hash")):
+                filled["transactionHash"] = self.random_hex(32)
+            row = filled
+        try:
+            return decode_trade(row)
+        except DecodeError as exc:
+            raise ValueError(f"not a trade row: {exc}") from None
 
     def record_fill(
         self,

@@ -71,7 +71,9 @@ class StreamHub:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self.faults.refusing(self.channel):
             return web.json_response({"error": "Service Unavailable"}, status=503)
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(
+            autoping=True, max_msg_size=1 << 20, compress=self.config.ws_compression
+        )
         await ws.prepare(request)
         sub = Subscriber(ws, request, self.config.ws_queue_frames)
         self.subscribers.add(sub)

@@ -234,6 +234,8 @@ async def test_a_hash_posted_twice_is_refused_as_duplicated_and_visible(
     sim: SimServer, trader: Trader, session: aiohttp.ClientSession, market: Market
 ) -> None:
     token = pinned(sim, market)
+    arrivals: list[str] = []
+    sim.on_order_arrival(lambda order_hash, _: arrivals.append(order_hash))
     body = json.dumps(trader.order(token, "BUY", units("5"), units("9.6153")))
     first = await trader.post_order(body)
     second = await trader.post_order(body)
@@ -242,6 +244,7 @@ async def test_a_hash_posted_twice_is_refused_as_duplicated_and_visible(
     assert second == (400, {"error": f"order {order_hash} is invalid. Duplicated."})
     (order,) = await get(session, sim.url + "/_sim/orders", hash=order_hash)
     assert (order["received"], order["accepted"], order["status"]) == (2, 1, "matched")
+    assert arrivals == [order_hash, order_hash]
     assert order["signer"] == trader.address
     posts = await get(session, sim.url + "/_sim/requests", path="/order")
     assert [p["order_hash"] for p in posts] == [order_hash, order_hash]

@@ -233,6 +233,10 @@ async def test_disconnect_without_close_frame_then_refusal(sim: SimServer) -> No
             return False
 
     await eventually(reconnects, within=3)
+    sim.faults.arm(ErrorStatus(path="/rtds", status=403))  # a refused upgrade
+    with pytest.raises(websockets.InvalidStatus) as forbidden:
+        await connect(sim.rtds_url)
+    assert forbidden.value.response.status_code == 403
 
 
 async def test_market_channel_faults_and_tick_size_changes(
