@@ -77,9 +77,9 @@ class RtdsHub(StreamHub, StateListener):
 
     # --- leader fills ----------------------------------------------------------------------
     def fill_recorded(self, fill: ActivityFill) -> None:
-        if not self.subscribers:
-            return  # nobody could ever see it: RTDS has no replay
         lag = self.config.rtds_lag_s
+        if not self.subscribers and lag <= 0:
+            return  # nobody can see it: RTDS has no replay
         trades_lag = lag + self.config.rtds_trades_extra_lag_s
         payload = _dumps(self.payload(fill))  # once for both frame types
         if fill.role == "taker":

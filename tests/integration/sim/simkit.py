@@ -85,6 +85,14 @@ class Trader:
         self.clock_offset = 0.0
 
     async def login(self) -> Trader:
+        async with self.session.post(
+            self.base_url + "/auth/api-key", headers=self.l1_headers()
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            self.creds = await resp.json()
+        return self
+
+    def l1_headers(self) -> dict[str, str]:
         timestamp = str(int(time.time()))
         typed = {
             "domain": {"name": "ClobAuthDomain", "version": "1", "chainId": 137},
@@ -110,16 +118,12 @@ class Trader:
             },
         }
         signature = self.account.sign_typed_data(full_message=typed).signature.hex()
-        headers = {
+        return {
             "POLY_ADDRESS": self.address,
             "POLY_SIGNATURE": "0x" + signature.removeprefix("0x"),
             "POLY_TIMESTAMP": timestamp,
             "POLY_NONCE": "0",
         }
-        async with self.session.post(self.base_url + "/auth/api-key", headers=headers) as resp:
-            assert resp.status == 200, await resp.text()
-            self.creds = await resp.json()
-        return self
 
     def l2_headers(self, method: str, path: str, body: str = "") -> dict[str, str]:
         timestamp = str(int(time.time() + self.clock_offset))

@@ -65,6 +65,22 @@ async def test_market_metadata_routes(
     assert info["mts"] == 0.001
 
 
+async def test_api_keys_are_created_once_then_derived(
+    sim: SimServer, trader: Trader, session: aiohttp.ClientSession
+) -> None:
+    async with session.post(sim.url + "/auth/api-key", headers=trader.l1_headers()) as resp:
+        assert (resp.status, await resp.json()) == (400, {"error": "Could not create api key"})
+    async with session.get(sim.url + "/auth/derive-api-key", headers=trader.l1_headers()) as resp:
+        assert await resp.json() == trader.creds
+    headers = {**trader.l1_headers(), "POLY_ADDRESS": Account.create().address}
+    async with session.get(sim.url + "/auth/derive-api-key", headers=headers) as resp:
+        assert (resp.status, await resp.json()) == (401, {"error": "Invalid L1 Request headers"})
+    assert await trader.request("GET", "/auth/api-keys") == (
+        200,
+        {"apiKeys": [trader.creds["apiKey"]]},
+    )
+
+
 async def test_fak_buy_walks_the_book_within_its_limit_and_kills_the_rest(
     sim: SimServer, trader: Trader, session: aiohttp.ClientSession, market: Market
 ) -> None:
