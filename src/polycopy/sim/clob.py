@@ -461,6 +461,7 @@ class ClobApi:
             signer = recover_signer(digest, posted.signature)
         except SignatureError:
             raise Refused(INVALID_SIGNATURE) from None
+        order.recovered_signer = signer
         if signer.lower() != s.signer.lower():
             raise Refused(INVALID_SIGNATURE)
         if s.signature_type == 0 and s.maker.lower() != signer.lower():

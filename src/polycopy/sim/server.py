@@ -312,8 +312,8 @@ class SimServer:
         return self.state.orders.get(order_hash)
 
     def orders(self, *, order_hash: str | None = None) -> list[dict[str, Any]]:
-        """Every order received, by hash: signer, token, side, amounts, status, fills, and how
-        often it was posted (`received`) and accepted (`accepted`)."""
+        """Every order received, by hash: the signer recovered from its signature, token, side,
+        amounts, status, fills, and how often it was posted (`received`) and accepted."""
         fills: dict[str, list[dict[str, str]]] = {}
         for t in self.state.clob_trades:
             fills.setdefault(t.taker_order_id, []).append(
@@ -322,7 +322,8 @@ class SimServer:
         return [
             {
                 "order_hash": o.order_hash,
-                "signer": o.signer,
+                "signer": o.recovered_signer,  # recovered from the signature
+                "order_signer": o.signer,  # what the order says
                 "maker": o.maker,
                 "owner": o.owner,
                 "token_id": o.token_id,

@@ -192,6 +192,7 @@ class SimOrder:
     created_at: float
     status: str  # live | matched | killed | canceled | rejected
     error: str = ""
+    recovered_signer: str = ""  # whose key made the signature ("" if none could be recovered)
     size_matched: Decimal = ZERO
     cash_matched: Decimal = ZERO
     trade_ids: list[str] = field(default_factory=list)
