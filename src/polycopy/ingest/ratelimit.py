@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+_EPSILON = 1e-9  # float refills land a hair short of a whole token
 
 
 class TokenBucket:
@@ -48,7 +49,8 @@ class TokenBucket:
     def wait_time(self) -> float:
         """Seconds until one token is available (0 when one is)."""
         self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+        missing = 1 - self._tokens
+        return 0.0 if missing <= _EPSILON else missing / self.rate
 
     def take(self) -> None:
         self._refill()
@@ -82,9 +84,9 @@ class RateLimiter:
         waited = False
         while True:
             delay = self.cooling_for
-            if delay <= 0:
+            if delay <= _EPSILON:
                 delay = max((self.buckets[name].wait_time() for name in names), default=0.0)
-                if delay <= 0:
+                if delay <= _EPSILON:
                     for name in names:
                         self.buckets[name].take()
                     if waited:
