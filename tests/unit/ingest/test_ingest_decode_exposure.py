@@ -53,7 +53,8 @@ def test_resolved_only_wallet_has_zero_exposure() -> None:
         {"asset": "1", "curPrice": "NaN", "currentValue": "1", "size": "2"},
         {"asset": "1", "curPrice": "0.5", "currentValue": "-1", "size": "2"},
         {"asset": "1", "curPrice": "0.5", "size": "2"},
-        {"asset": "1", "curPrice": "0.5", "currentValue": "1", "size": "2", "proxyWallet": "0x" + "1" * 40},
+        {"asset": "1", "curPrice": "0.5", "currentValue": "1", "size": "2",
+         "proxyWallet": "0x" + "1" * 40},
         "not a row",
     ],
 )  # fmt: skip

@@ -65,7 +65,11 @@ def test_pending_round_trips_exactly_and_oldest_first(db_path: Path) -> None:
     trades = [trade(5), trade(1), trade(3, leader=OTHER)]
     inbox.commit(trades)
     pending = inbox.pending()
-    assert [t.trade_id for t in pending] == [trades[1].trade_id, trades[2].trade_id, trades[0].trade_id]
+    assert [t.trade_id for t in pending] == [
+        trades[1].trade_id,
+        trades[2].trade_id,
+        trades[0].trade_id,
+    ]
     for got in pending:
         want = next(t for t in trades if t.trade_id == got.trade_id)
         assert got == want  # every field, Decimals and times exact
@@ -82,9 +86,14 @@ def test_pending_round_trips_exactly_and_oldest_first(db_path: Path) -> None:
 def test_mark_processed_joins_the_callers_transaction(db_path: Path) -> None:
     inbox = open_inbox(db_path)
     inbox.commit([trade(1)])
-    with pytest.raises(RuntimeError), inbox.db.transaction():
-        inbox.mark_processed([trade(1).trade_id])
-        raise RuntimeError("decision not stored")
+
+    def decide_then_fail() -> None:
+        with inbox.db.transaction():
+            inbox.mark_processed([trade(1).trade_id])
+            raise RuntimeError("decision not stored")
+
+    with pytest.raises(RuntimeError):
+        decide_then_fail()
     assert inbox.pending_count() == 1  # rolled back with the caller's transaction
     with inbox.db.transaction():
         inbox.mark_processed([trade(1).trade_id])

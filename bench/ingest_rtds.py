@@ -1,0 +1,119 @@
+"""RTDS decode + filter throughput on one core, with 10 and with 1,000 followed leaders.
+
+Frames are real `/activity` rows from ../shared/data/activity wrapped in the RTDS envelope
+(compact JSON, checksum-cased wallets, JSON numbers). The mix is a firehose: 99 % trades of
+wallets nobody follows (the real rows with their wallet replaced), 1 % trades of a followed
+leader, which are decoded strictly to `LeaderTrade`. SPEC §10: 1,000 leaders must cost no
+more per frame than 10.
+
+    .venv/bin/python bench/ingest_rtds.py [--frames N] [--runs R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from polycopy.ingest.decode import FrameSkip, decode_rtds_frame
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "activity"
+FILES = (
+    "sellersja01__polybotanalysis__trades_24h.json",
+    "sellersja01__polybotanalysis__trades_raw.json",
+    "jm709__pscanner__activity.json",
+    "edulabrador__polymarket-smart-money__activity_all.json",
+)
+LEADER_SHARE = 0.01
+
+
+def checksum_cased(rng: random.Random, address: str) -> str:
+    return "0x" + "".join(c.upper() if rng.random() < 0.5 else c for c in address[2:])
+
+
+def random_address(rng: random.Random) -> str:
+    return f"0x{rng.getrandbits(160):040x}"
+
+
+def load_rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name in FILES:
+        body = json.loads((DATA / name).read_text(encoding="utf-8"), parse_float=Decimal)
+        rows.extend(r for r in body if r.get("type") == "TRADE")
+    return rows
+
+
+def frame(row: dict[str, Any], wallet: str, kind: str, ts_ms: int) -> str:
+    payload = {k: v for k, v in sorted(row.items()) if k not in ("type", "usdcSize")}
+    payload["proxyWallet"] = wallet
+    body = json.dumps(payload, separators=(",", ":"), default=float)
+    return (
+        '{"connection_id":"gXseIO-NQWeIKEhJwA==","payload":'
+        + body
+        + f',"timestamp":{ts_ms},"topic":"activity","type":"{kind}"}}'
+    )
+
+
+def build(
+    rows: list[dict[str, Any]], leaders: list[str], count: int, rng: random.Random
+) -> list[str]:
+    crowd = [checksum_cased(rng, random_address(rng)) for _ in range(5_000)]
+    frames = []
+    for i in range(count):
+        row = rows[i % len(rows)]
+        if rng.random() < LEADER_SHARE:
+            wallet = checksum_cased(rng, rng.choice(leaders))
+        else:
+            wallet = rng.choice(crowd)
+        kind = "trades" if i % 2 else "orders_matched"
+        frames.append(frame(row, wallet, kind, int(row["timestamp"]) * 1000 + i % 1000))
+    return frames
+
+
+def measure(frames: list[str], leaders: frozenset[str]) -> tuple[float, int]:
+    decoded = 0
+    began = time.perf_counter()
+    for raw in frames:
+        if not isinstance(decode_rtds_frame(raw, leaders), FrameSkip):
+            decoded += 1
+    return len(frames) / (time.perf_counter() - began), decoded
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        print(f"recorded data not found: {DATA}", file=sys.stderr)
+        return 1
+    rng = random.Random(42)
+    rows = load_rows()
+    results = []
+    for n in (10, 1_000):
+        leaders = [random_address(rng) for _ in range(n)]
+        frames = build(rows, leaders, args.frames, rng)
+        followed = frozenset(leaders)
+        runs = [measure(frames, followed) for _ in range(args.runs)]
+        rate = statistics.median(r for r, _ in runs)
+        results.append((n, rate, runs[0][1]))
+    line = "; ".join(
+        f"{n} leaders: {rate:,.0f} frames/s ({decoded} leader trades decoded)"
+        for n, rate, decoded in results
+    )
+    print(
+        f"ingest_rtds decode+filter, one core, median of {args.runs} x {args.frames:,} frames "
+        f"({LEADER_SHARE:.0%} leader frames): {line}; "
+        f"1000/10 cost ratio {results[0][1] / results[1][1]:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
