@@ -113,16 +113,23 @@ class ExposureTracker:
                 due, leader = self._due[0]
                 delay = due - self._clock()
                 if delay > 0:
-                    self._wake.clear()
-                    sleeper = asyncio.ensure_future(self._sleep(delay))
-                    waker = asyncio.ensure_future(self._wake.wait())
-                    await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-                    sleeper.cancel()
-                    waker.cancel()
+                    await self._nap(delay)
                     continue
                 heapq.heappop(self._due)
                 await self._slots.acquire()
                 group.create_task(self._refresh_then_reschedule(leader))
+
+    async def _nap(self, delay: float) -> None:
+        """Sleep `delay`, or less when the leader set changes."""
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
 
     async def _refresh_then_reschedule(self, leader: str) -> None:
         try:

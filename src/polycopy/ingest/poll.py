@@ -133,6 +133,7 @@ class RestPoller:
             pages += 1
             rows_total += len(rows)
             trades: list[LeaderTrade] = []
+            rejected: list[str] = []
             for row in rows:
                 ts = _row_ts(row)
                 if ts is not None:
@@ -145,9 +146,13 @@ class RestPoller:
                         skip -= 1
                         continue
                     skip = 0
-                trade = self._decode(row, leader)
+                trade = self._decode(row, leader, rejected)
                 if trade is not None:
                     trades.append(counter.assign(trade))
+            if rejected:
+                log.warning(
+                    "rows_rejected", leader=leader, rows=len(rejected), first_error=rejected[0]
+                )
             if newest is not None:
                 ids = [t.trade_id for t in trades if epoch_seconds(t) == newest]
                 handed += await self._hand_on(trades, {leader: (newest, ids)})
@@ -170,8 +175,10 @@ class RestPoller:
         self.counters.backfills_total += 1
         return BackfillResult(leader, start, pages, rows_total, handed, truncated)
 
-    def _decode(self, row: Any, leader: str) -> LeaderTrade | None:
+    def _decode(self, row: Any, leader: str, rejected: list[str]) -> LeaderTrade | None:
         try:
+            if not isinstance(row, Mapping):
+                raise DecodeError(f"row: expected an object, got {type(row).__name__}")
             if wallet_of(row) not in (leader, None):
                 raise DecodeError("proxyWallet: a row of another wallet")
             return decode_trade(row, source=SOURCE)
@@ -179,11 +186,8 @@ class RestPoller:
             self.counters.rows_not_trade_total += 1
         except DecodeError as exc:
             self.counters.rows_rejected_total[exc.reason] += 1
-            log.warning("row_rejected", leader=leader, reason=exc.reason, error=str(exc))
             self.inbox.dead_letter(SOURCE, exc.reason, str(exc), _text(row))
-        except (TypeError, AttributeError) as exc:  # a row that is not even an object
-            self.counters.rows_rejected_total["malformed"] += 1
-            self.inbox.dead_letter(SOURCE, "malformed", str(exc), _text(row))
+            rejected.append(str(exc))
         return None
 
 
@@ -259,7 +263,7 @@ class BackfillScheduler:
             began = time.monotonic()
             try:
                 result = await self._backfill(leader)
-            except DataApiError as exc:
+            except (DataApiError, DecodeError) as exc:
                 self.counters.backfill_failures_total += 1
                 log.warning("backfill_failed", leader=leader, error=str(exc))
             else:
