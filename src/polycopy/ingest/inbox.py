@@ -226,14 +226,28 @@ class Inbox:
         `restart=True` replaces an existing cursor too: a leader added by a reload is followed
         from now on, not from whenever it was followed before.
         """
-        existing = self._cursors.get(leader)
-        if existing is not None and not restart:
-            return existing
-        cursor = Cursor(leader, now_ts, frozenset(), now_ts)
-        with self.db.transaction() as conn:
-            _write_cursor(conn, cursor, self._wall())
-        self._cursors[leader] = cursor
-        return cursor
+        return self.follow_many([leader], now_ts, restart=restart)[leader]
+
+    def follow_many(
+        self, leaders: Iterable[str], now_ts: int, *, restart: bool = False
+    ) -> dict[str, Cursor]:
+        """`follow` for several leaders, new cursors written in one transaction."""
+        result: dict[str, Cursor] = {}
+        created: list[Cursor] = []
+        for leader in leaders:
+            existing = self._cursors.get(leader)
+            if existing is not None and not restart:
+                result[leader] = existing
+            else:
+                result[leader] = cursor = Cursor(leader, now_ts, frozenset(), now_ts)
+                created.append(cursor)
+        if created:
+            now = self._wall()
+            with self.db.transaction() as conn:
+                for cursor in created:
+                    _write_cursor(conn, cursor, now)
+            self._cursors.update((c.leader, c) for c in created)
+        return result
 
     # --- dead letters and housekeeping ---------------------------------------------------
     def dead_letter(self, source: str, reason: str, detail: str, raw: str | bytes) -> None:

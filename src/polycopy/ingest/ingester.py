@@ -166,9 +166,7 @@ class Ingester:
         """
         wanted = frozenset(a.lower() for a in addresses)
         added, removed = wanted - self._leaders, self._leaders - wanted
-        now = int(self._wall())
-        for leader in added:
-            self.inbox.follow(leader, now, restart=True)
+        self.inbox.follow_many(sorted(added), int(self._wall()), restart=True)
         self._leaders = wanted
         self.rtds.leaders = wanted
         self.backfills.discard(removed)
@@ -187,9 +185,7 @@ class Ingester:
 
     async def run(self) -> None:
         """Run every source until cancelled. Re-enqueues pending trades first."""
-        now = int(self._wall())
-        for leader in sorted(self._leaders):
-            self.inbox.follow(leader, now)
+        self.inbox.follow_many(sorted(self._leaders), int(self._wall()))
         try:
             pending = self.inbox.pending(self._leaders)
             for trade in pending:
@@ -239,9 +235,11 @@ class Ingester:
         self.counters.inbox_commits_total += 1
         crash_point("after_commit_before_enqueue")
         counters = self.counters
-        fresh = {t.trade_id for t in new}
+        unclaimed = {t.trade_id for t in new}  # the first of equal ids in `keep` is the new one
         for trade in keep:
-            if trade.trade_id not in fresh:
+            if trade.trade_id in unclaimed:
+                unclaimed.discard(trade.trade_id)
+            else:
                 counters.duplicates_total[trade.source] += 1
         now = self._wall()
         for trade in new:
