@@ -12,9 +12,9 @@ from polycopy.sim import (
     ErrorStatus,
     Malformed,
     RateLimit,
+    Silence,
     SimConfig,
     SimServer,
-    Silence,
     Truncated,
 )
 
