@@ -37,8 +37,10 @@ FAST = {
 }
 
 
-async def eventually(  # noqa: ASYNC109 - the project's documented helper signature
-    condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+async def eventually(
+    condition: Callable[[], bool],
+    timeout: float = 10.0,  # noqa: ASYNC109 - the project's documented helper signature
+    interval: float = 0.02,
 ) -> None:
     """Wait until `condition()` holds; fail with a clear message after `timeout` seconds."""
     deadline = time.monotonic() + timeout
