@@ -233,7 +233,8 @@ class Ingester:
         cursors = {k: v for k, v in cursors.items() if k in followed}
         new = self.inbox.commit(keep, cursors)
         self.counters.inbox_commits_total += 1
-        crash_point("after_commit_before_enqueue")
+        if new:
+            crash_point("after_commit_before_enqueue")  # handed on, not yet queued
         counters = self.counters
         unclaimed = {t.trade_id for t in new}  # the first of equal ids in `keep` is the new one
         for trade in keep:

@@ -120,8 +120,9 @@ async def test_generator_trades_delivered_exactly_once_across_stall_kill_and_cra
         crashed = await runner.start(crash_at="after_fetch_before_commit")
         assert await asyncio.wait_for(crashed.wait(), 30) == 137
 
-        # 3. dies after its second inbox commit, before queueing: rows wait as pending
-        crashed = await runner.start(crash_at="after_commit_before_enqueue:2")
+        # 3. dies after its first inbox commit of new trades, before queueing them: they wait
+        # in the inbox as pending
+        crashed = await runner.start(crash_at="after_commit_before_enqueue")
         assert await asyncio.wait_for(crashed.wait(), 30) == 137
 
         # 4. a normal start catches up with everything, then keeps up live
