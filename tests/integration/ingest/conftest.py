@@ -138,6 +138,14 @@ async def running(ingester: Ingester) -> AsyncIterator[Worker]:
                 raise result
 
 
+async def subscribed(sim: SimServer, connections: int = 1) -> None:
+    """Wait until the simulator has registered the RTDS subscriptions of `connections` clients
+    (a client's subscribe frame is sent before the simulator has read it)."""
+    await eventually(
+        lambda: sum(1 for s in sim.rtds.subscribers if s.state.get("subscriptions")) >= connections
+    )
+
+
 async def after_second_boundary() -> None:
     """Wait until the wall clock enters a new whole second (venue timestamps are seconds)."""
     start = int(time.time())

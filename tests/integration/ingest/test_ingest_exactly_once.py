@@ -10,7 +10,14 @@ from pathlib import Path
 
 from polycopy.sim import Duplicated, Reordered, SimConfig, SimServer
 
-from .conftest import after_second_boundary, eventually, expected_ids, make_ingester, running
+from .conftest import (
+    after_second_boundary,
+    eventually,
+    expected_ids,
+    make_ingester,
+    running,
+    subscribed,
+)
 
 A = "0x" + "a1" * 20
 B = "0x" + "b2" * 20
@@ -24,7 +31,7 @@ async def test_both_sources_duplicated_and_reordered_give_one_event_each(tmp_pat
         yes, no = (t.token_id for t in market.tokens)
         ingester = make_ingester(tmp_path, sim, [A, B], poll_interval_s=Decimal("0.3"))
         async with running(ingester) as worker:
-            await eventually(lambda: ingester.counters.ws_connected)
+            await subscribed(sim)
             await after_second_boundary()
             sim.faults.arm(Duplicated(times=None, probability=0.4))
             sim.faults.arm(Reordered(times=None, probability=0.3))
@@ -100,7 +107,7 @@ async def test_reload_follows_new_leaders_from_now_and_drops_removed_ones(tmp_pa
         await after_second_boundary()
         ingester = make_ingester(tmp_path, sim, [A, B])
         async with running(ingester) as worker:
-            await eventually(lambda: ingester.counters.ws_connected)
+            await subscribed(sim)
             a1 = sim.emit_trade(A, token, "BUY", Decimal("0.5"), Decimal(2))
             await eventually(lambda: worker.has_all(expected_ids([a1.identity()])))
 
@@ -126,7 +133,7 @@ async def test_thousand_leaders_filter_a_firehose(tmp_path: Path) -> None:
         market = sim.add_market()
         ingester = make_ingester(tmp_path, sim, leaders, poll_interval_s=Decimal("30"))
         async with running(ingester) as worker:
-            await eventually(lambda: ingester.counters.ws_connected)
+            await subscribed(sim)
             await eventually(lambda: ingester.backfills.idle, timeout=60)
             fills = []
             for n in range(100):
