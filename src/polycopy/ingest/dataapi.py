@@ -164,7 +164,8 @@ class DataApiClient:
     async def _get_once(
         self, path: str, params: Mapping[str, str | int], buckets: tuple[str, ...]
     ) -> Any:
-        await self.limiter.acquire(*buckets)
+        if await self.limiter.acquire(*buckets):
+            self.counters.rate_limit_waits_total += 1
         query = {key: str(value) for key, value in params.items()}
         query["_"] = str(next(self._buster))  # cache-buster: the CDN caches per URL
         self.counters.http_requests_total[path] += 1

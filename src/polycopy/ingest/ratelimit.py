@@ -80,7 +80,8 @@ class RateLimiter:
     def cooling_for(self) -> float:
         return max(0.0, self._cool_until - self._clock())
 
-    async def acquire(self, *names: str) -> None:
+    async def acquire(self, *names: str) -> bool:
+        """Take a token from every named bucket; True when that meant waiting."""
         waited = False
         while True:
             delay = self.cooling_for
@@ -91,6 +92,6 @@ class RateLimiter:
                         self.buckets[name].take()
                     if waited:
                         self.waits += 1
-                    return
+                    return waited
             waited = True
             await self._sleep(delay)

@@ -216,3 +216,24 @@ async def test_a_full_queue_waits_and_drops_nothing(tmp_path: Path) -> None:
             await eventually(lambda: worker.has_all(want))
         assert sorted(worker.ids) == sorted(want)
         assert ingester.counters.queue_wait_seconds_total > 0
+
+
+async def test_client_side_rate_limit_holds_with_many_leaders(tmp_path: Path) -> None:
+    leaders = [f"0x{n:040x}" for n in range(1, 41)]
+    async with SimServer(SimConfig.instant(seed=28)) as sim:
+        # 100 per 10 s: a burst of 10, then 9 per second, across /activity, /positions, /value
+        ingester = make_ingester(
+            tmp_path,
+            sim,
+            leaders,
+            poll_interval_s=Decimal("0.1"),
+            exposure_refresh_s=Decimal("0.5"),
+            rest_rate_limit_per_10s=100,
+        )
+        async with running(ingester):
+            await eventually(lambda: len(sim.requests()) >= 30, timeout=10)
+            assert ingester.counters.rate_limit_waits_total > 0
+        data_api = ("/activity", "/positions", "/value")
+        times = sorted(r["at"] for r in sim.requests() if r["path"] in data_api)
+        for i, at in enumerate(times):  # any one-second window: burst + one second of refill
+            assert sum(1 for t in times[i:] if t < at + 1.0) <= 10 + 9 + 1
