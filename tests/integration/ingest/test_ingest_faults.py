@@ -237,3 +237,22 @@ async def test_client_side_rate_limit_holds_with_many_leaders(tmp_path: Path) ->
         times = sorted(r["at"] for r in sim.requests() if r["path"] in data_api)
         for i, at in enumerate(times):  # any one-second window: burst + one second of refill
             assert sum(1 for t in times[i:] if t < at + 1.0) <= 10 + 9 + 1
+
+
+async def test_a_refused_upgrade_stops_the_websocket_and_rest_carries_on(tmp_path: Path) -> None:
+    async with SimServer(SimConfig.instant(seed=29)) as sim:
+        token = sim.add_market().tokens[0].token_id
+        sim.faults.arm(ErrorStatus(path="/rtds", status=403, times=None, body="<html>403</html>"))
+        ingester = make_ingester(tmp_path, sim, [A], poll_interval_s=Decimal("0.2"))
+        async with running(ingester) as worker:
+            await eventually(lambda: ingester.counters.ws_auth_failed)
+            fills = [
+                sim.emit_trade(A, token, "BUY", Decimal("0.5"), Decimal(n + 1)) for n in range(3)
+            ]
+            want = expected_ids(f.identity() for f in fills)
+            await eventually(lambda: worker.has_all(want))
+            upgrades = len(sim.requests(path="/rtds"))
+            polls = ingester.counters.backfills_total
+            await eventually(lambda: ingester.counters.backfills_total >= polls + 3)
+            assert len(sim.requests(path="/rtds")) == upgrades == 1  # not retried
+        assert sorted(worker.ids) == sorted(want)
