@@ -43,7 +43,7 @@ from polycopy.ingest.dataapi import DataApiClient
 from polycopy.ingest.decode import FrameRejected
 from polycopy.ingest.exposure import ExposureSnapshot, ExposureTracker
 from polycopy.ingest.inbox import RETENTION_S, Inbox, epoch_seconds
-from polycopy.ingest.poll import BackfillScheduler, RestPoller, activity_fetcher
+from polycopy.ingest.poll import PAGE_LIMIT, BackfillScheduler, RestPoller, activity_fetcher
 from polycopy.ingest.ratelimit import RateLimiter, Sleep, TokenBucket
 from polycopy.ingest.rtds import RtdsSource, describe
 from polycopy.store.db import Database
@@ -78,7 +78,9 @@ class Ingester:
         self.endpoints = endpoints
         self.counters = IngestCounters()
         self.inbox = Inbox(db, wall)
-        self.queue: asyncio.Queue[IngestItem] = queue or asyncio.Queue(settings.queue_maxsize)
+        self.queue: asyncio.Queue[IngestItem] = (
+            asyncio.Queue(settings.queue_maxsize) if queue is None else queue
+        )
         self._leaders = frozenset(a.lower() for a in leaders)
         self._wall = wall
         self._clock = clock
@@ -114,7 +116,7 @@ class Ingester:
             overlap_s=int(settings.backfill_overlap_s),
             max_backfill_age_s=int(settings.max_backfill_age_s),
             wall=wall,
-            **({"page_limit": page_limit} if page_limit else {}),
+            page_limit=page_limit or PAGE_LIMIT,
         )
         self.backfills = BackfillScheduler(
             self.poller.backfill, self.counters, settings.backfill_concurrency
