@@ -171,13 +171,31 @@ class ExecutionSection(Section):
     order_type: OrderTypeField = OrderType.FAK
 
 
+Interval = Annotated[Decimal, BeforeValidator(_decimal_from_yaml), Field(gt=0, allow_inf_nan=False)]
+
+
 class IngestSection(Section):
-    max_event_age_s: Seconds = Decimal("60")
-    exposure_refresh_s: Seconds = Decimal("30")
-    queue_maxsize: int = Field(default=10_000, ge=1)
-    poll_interval_s: Seconds = Decimal("5")
-    ws_stall_s: Seconds = Decimal("15")
-    backfill_overlap_s: Seconds = Decimal("120")
+    """Leader trade detection (README "Ingest"). Venue limits: Data API 1000 req/10 s in
+    general, /positions 150 req/10 s; the client stays below them."""
+
+    max_event_age_s: Seconds = Decimal("60")  # a BUY older than this at dequeue: STALE_EVENT
+    exposure_refresh_s: Interval = Decimal("30")  # E_u and P re-read per leader
+    queue_maxsize: int = Field(default=10_000, ge=1)  # bounded hand-over queue to the worker
+    poll_interval_s: Interval = Decimal("5")  # REST backfill of every leader, websocket or not
+    ws_stall_s: Interval = Decimal("15")  # no data frame for this long: reconnect + backfill
+    ws_ping_interval_s: Interval = Decimal("5")  # application PING on the RTDS socket
+    ws_backoff_initial_s: Interval = Decimal("0.5")  # reconnect backoff, full jitter …
+    ws_backoff_max_s: Interval = Decimal("30")  # … capped here
+    backfill_overlap_s: Seconds = Decimal("120")  # REST window starts at cursor − this
+    max_backfill_age_s: Interval = Decimal("86400")  # never backfill further back than this
+    backfill_concurrency: int = Field(default=4, ge=1, le=64)  # leaders backfilled at once
+    rest_rate_limit_per_10s: int = Field(default=500, ge=1)  # all Data API requests
+    positions_rate_limit_per_10s: int = Field(default=100, ge=1)  # /positions requests
+    rest_max_attempts: int = Field(default=4, ge=1, le=20)  # per idempotent GET
+    rest_timeout_s: Interval = Decimal("10")  # per attempt
+    rest_deadline_s: Interval = Decimal("30")  # all attempts of one GET
+    rest_backoff_initial_s: Interval = Decimal("0.5")  # retry backoff, full jitter …
+    rest_backoff_max_s: Interval = Decimal("10")  # … capped here (Retry-After wins)
 
 
 class RiskSection(Section):

@@ -3,13 +3,19 @@
 Strict: Decimal straight from the wire text, prices inside (0, 1), sizes above 0, known sides,
 every identity field present. A row of another activity type is not an error: it raises
 `NotATrade` so callers can count it apart from malformed input.
+
+RTDS frames go through `decode_rtds_frame`, which looks at the `proxyWallet` of the raw text
+before parsing anything: a frame of a wallet nobody follows costs one substring search and one
+set lookup, whatever the number of leaders. `/positions` and `/value` bodies decode here too.
+Nothing in this module does I/O, reads a clock or logs.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,6 +31,12 @@ MS_THRESHOLD = 100_000_000_000  # a "seconds" value this large is really millise
 
 class DecodeError(ValueError):
     """A row that cannot be a leader trade; the message names the field at fault."""
+
+    @property
+    def reason(self) -> str:
+        """A short, bounded label for counters: the field at fault (`price`, `side`, …)."""
+        head = str(self).split(":", 1)[0]
+        return head if head.isidentifier() and len(head) <= 32 else "malformed"
 
 
 class NotATrade(Exception):
@@ -117,17 +129,11 @@ class OccurrenceCounter:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, ...], int] = {}
+        self._seen: dict[str, int] = {}
 
     def assign(self, trade: LeaderTrade) -> LeaderTrade:
-        key = (
-            trade.leader,
-            trade.tx_hash,
-            trade.asset,
-            trade.side.value,
-            str(trade.price),
-            str(trade.size),
-        )
+        """`trade` must carry occurrence 0 (as `decode_trade` returns it)."""
+        key = trade.trade_id  # the occurrence-0 identity: normalised price and size
         index = self._seen.get(key, 0)
         self._seen[key] = index + 1
         if index == 0:
@@ -176,10 +182,14 @@ def _outcome_index(row: Mapping[str, Any]) -> int | None:
     value = _field(row, "outcome_index")
     if value is None or value == "":
         return None
-    try:
-        index = int(value)
-    except (TypeError, ValueError, ArithmeticError):
-        raise DecodeError(f"outcomeIndex: expected an integer, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise DecodeError(f"outcomeIndex: expected an integer, got {value!r}")
+    text = str(value).strip()
+    if isinstance(value, Decimal) and value == value.to_integral_value() and value.is_finite():
+        text = str(int(value)) if abs(value) < 10**9 else text
+    if not (text.lstrip("-").isdigit() and len(text) <= 9):
+        raise DecodeError(f"outcomeIndex: expected an integer, got {value!r}")
+    index = int(text)
     return None if index == UNKNOWN_OUTCOME_INDEX else index
 
 
@@ -200,3 +210,198 @@ def _timestamp(value: Any) -> datetime:
         return datetime.fromtimestamp(float(seconds), tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise DecodeError(f"timestamp: out of range: {value!r}") from None
+
+
+# --- wire JSON ------------------------------------------------------------------------------
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+_WIRE = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse wire JSON: numbers with a fraction become Decimal, NaN/Infinity are refused.
+
+    Raises `DecodeError("json: …")` for anything that is not one JSON document.
+    """
+    try:
+        if isinstance(text, bytes | bytearray):
+            text = bytes(text).decode("utf-8")
+        return _WIRE.decode(text)
+    except UnicodeDecodeError:
+        raise DecodeError("json: not UTF-8") from None
+    except RecursionError:
+        raise DecodeError("json: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, refused constants, over-long integers
+        raise DecodeError(f"json: {exc}") from None
+
+
+# --- RTDS frames ----------------------------------------------------------------------------
+RTDS_TOPIC = "activity"
+RTDS_TYPES = ("trades", "orders_matched")
+RTDS_SOURCES = {kind: f"rtds:{kind}" for kind in RTDS_TYPES}
+KEEPALIVE_FRAMES = frozenset({"", "PONG", "pong", "PING", "ping"})
+_WALLET_KEY = '"proxyWallet"'
+_WALLET_KEY_LEN = len(_WALLET_KEY)
+
+
+class FrameRejected(DecodeError):
+    """A websocket frame that should have been a leader trade and is not usable."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSkip:
+    """A frame that carries nothing for us; `kind` names why (for counters)."""
+
+    kind: str
+
+
+KEEPALIVE = FrameSkip("keepalive")  # "", PONG: answers to our PING, not data
+OTHER_WALLET = FrameSkip("other_wallet")  # a trade of a wallet nobody follows
+OTHER_MESSAGE = FrameSkip("other_message")  # another topic/type, a subscription answer, …
+
+
+def frame_wallet(raw: str) -> str | None:
+    """The lower-cased `proxyWallet` of a raw RTDS frame, found without parsing it.
+
+    None when the key is absent or its value is not a plain 42-character string; callers then
+    parse the frame fully. Inside a JSON string a quote is always escaped, so the first
+    `"proxyWallet"` followed by a colon is a real key.
+    """
+    at = raw.find(_WALLET_KEY)
+    if at < 0:
+        return None
+    after = at + _WALLET_KEY_LEN
+    quote = raw.find('"', after)
+    if quote < 0 or quote - after > 8 or raw[after:quote].strip() != ":":
+        return None
+    end = quote + 43
+    if raw[end : end + 1] != '"':
+        return None
+    return raw[quote + 1 : end].lower()
+
+
+def decode_rtds_frame(raw: str | bytes, leaders: Container[str]) -> LeaderTrade | FrameSkip:
+    """Classify one RTDS text frame against the followed (lower-case) wallets.
+
+    Returns the decoded `LeaderTrade` (source `rtds:trades` or `rtds:orders_matched`,
+    occurrence 0) or a `FrameSkip`. Raises `FrameRejected` (a `DecodeError`) for a frame that
+    is not valid RTDS JSON or whose leader payload fails strict decoding; nothing else escapes.
+    """
+    if isinstance(raw, bytes | bytearray):
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FrameRejected("json: not UTF-8") from None
+    wallet = frame_wallet(raw)
+    if wallet is not None and wallet not in leaders:
+        return OTHER_WALLET
+    if raw[:1] != "{":
+        if raw.strip() in KEEPALIVE_FRAMES:
+            return KEEPALIVE
+        if not raw.lstrip().startswith("{"):
+            raise FrameRejected(f"json: not a JSON object: {raw[:40]!r}")
+    try:
+        message = loads(raw)
+    except DecodeError as exc:
+        raise FrameRejected(str(exc)) from None
+    if not isinstance(message, dict):
+        raise FrameRejected(f"envelope: expected an object, got {type(message).__name__}")
+    if message.get("topic") != RTDS_TOPIC:
+        return OTHER_MESSAGE
+    kind = message.get("type")
+    source = RTDS_SOURCES.get(kind) if isinstance(kind, str) else None
+    if source is None:
+        return OTHER_MESSAGE
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        raise FrameRejected("envelope: payload missing or not an object")
+    owner = wallet_of(payload)
+    if owner is not None and owner not in leaders:
+        return OTHER_WALLET
+    try:
+        return decode_trade(payload, source=source)
+    except NotATrade:
+        return OTHER_MESSAGE
+    except DecodeError as exc:
+        raise FrameRejected(str(exc)) from None
+
+
+# --- Data API bodies ------------------------------------------------------------------------
+def rows_of(body: Any, what: str = "rows") -> list[Any]:
+    """The rows of a v1 bare-array response or a v2 `{"data": [...]}` envelope."""
+    if isinstance(body, dict) and "data" in body:
+        body = body["data"]
+        if body is None:
+            return []
+    if not isinstance(body, list):
+        raise DecodeError(f"{what}: expected an array, got {type(body).__name__}")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class PositionsView:
+    """A wallet's open positions: Σ currentValue (0 < curPrice < 1) and shares per asset."""
+
+    value: Decimal
+    positions: dict[str, Decimal]
+    rows: int  # rows read, open or not
+
+
+def decode_positions(rows: Iterable[Any], wallet: str) -> PositionsView:
+    """Strictly decode `/positions` (v1) or `/v2/positions` rows of `wallet` (lower-case).
+
+    Resolved positions (curPrice 0 or 1) are not exposure and are left out. Any malformed
+    row, or a row of another wallet, raises `DecodeError`: a partial sum would understate E_u.
+    """
+    value = Decimal(0)
+    positions: dict[str, Decimal] = {}
+    count = 0
+    for row in rows:
+        count += 1
+        if not isinstance(row, Mapping):
+            raise DecodeError(f"position: expected an object, got {type(row).__name__}")
+        owner = wallet_of(row)
+        if owner is not None and owner != wallet:
+            raise DecodeError(f"proxyWallet: position of another wallet: {owner}")
+        price = _first(row, "curPrice", "current_price")
+        current = _first(row, "currentValue", "current_value")
+        size = _first(row, "size", "current_size")
+        if price < 0 or current < 0 or size < 0:
+            raise DecodeError("position: negative price, value or size")
+        if not (0 < price < 1):
+            continue
+        asset = _asset(row)
+        value += current
+        positions[asset] = positions.get(asset, Decimal(0)) + size
+    return PositionsView(value=value, positions=positions, rows=count)
+
+
+def decode_value(body: Any, wallet: str) -> Decimal:
+    """`/value` (v1: `[{"user", "value"}]`, empty for a wallet without positions) or
+    `/v2/value` (`{"data": {"proxy_wallet", "value"}}`)."""
+    if isinstance(body, dict) and "data" in body:
+        body = body["data"]
+    if isinstance(body, list):
+        if not body:
+            return Decimal(0)
+        if len(body) != 1:
+            raise DecodeError(f"value: expected one entry, got {len(body)}")
+        body = body[0]
+    if not isinstance(body, Mapping):
+        raise DecodeError(f"value: expected an object, got {type(body).__name__}")
+    owner = body.get("user", body.get("proxy_wallet", body.get("proxyWallet")))
+    if isinstance(owner, str) and owner.lower() != wallet:
+        raise DecodeError(f"user: value of another wallet: {owner.lower()}")
+    value = _number(body, "value")
+    if value < 0:
+        raise DecodeError(f"value: must not be negative, got {value}")
+    return value
+
+
+def _first(row: Mapping[str, Any], *keys: str) -> Decimal:
+    for key in keys:
+        if key in row and row[key] is not None:
+            return _number(row, key)
+    raise DecodeError(f"{keys[0]}: missing")

@@ -1,0 +1,242 @@
+"""REST backfill paging against an in-memory `/activity` with the v1 semantics and caps."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from polycopy.domain.events import LeaderTrade
+from polycopy.ingest.counters import IngestCounters
+from polycopy.ingest.decode import OccurrenceCounter, decode_trade
+from polycopy.ingest.inbox import Inbox
+from polycopy.ingest.poll import BackfillScheduler, RestPoller
+from polycopy.store.db import Database
+
+from .conftest import WHALE
+
+
+class ActivityApi:
+    """`/activity?user=&type=TRADE&start=&sortDirection=ASC&limit=&offset=` over a list of rows:
+    stable ascending order, `start` inclusive, offsets above `offset_cap` refused (a 400)."""
+
+    def __init__(self, rows: list[dict[str, Any]], offset_cap: int) -> None:
+        self.rows = sorted(rows, key=lambda r: int(r["timestamp"]))  # sorted() is stable
+        self.offset_cap = offset_cap
+        self.calls: list[tuple[int, int, int]] = []
+
+    async def fetch(self, leader: str, start: int, offset: int, limit: int) -> list[Any]:
+        self.calls.append((start, offset, limit))
+        if offset > self.offset_cap:
+            raise AssertionError(f"offset {offset} is past the cap: the API answers 400")
+        window = [
+            r
+            for r in self.rows
+            if r["proxyWallet"] == leader and r["type"] == "TRADE" and int(r["timestamp"]) >= start
+        ]
+        return copy.deepcopy(window[offset : offset + limit])
+
+
+class Collector:
+    """The hand-over: inbox commit with the cursor advance, as the ingester does it."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+        self.handed: list[LeaderTrade] = []
+
+    async def __call__(
+        self, trades: list[LeaderTrade], cursors: Mapping[str, tuple[int, Iterable[str]]]
+    ) -> int:
+        new = self.inbox.commit(trades, cursors)
+        self.handed.extend(new)
+        return len(new)
+
+
+def make(
+    tmp_path: Path, rows: list[dict[str, Any]], *, limit: int, cap: int, now: float
+) -> tuple[RestPoller, ActivityApi, Collector, IngestCounters]:
+    api = ActivityApi(rows, cap)
+    inbox = Inbox(Database(tmp_path / "ledger.sqlite3"), wall=lambda: now)
+    collector = Collector(inbox)
+    counters = IngestCounters()
+    poller = RestPoller(
+        api.fetch,
+        inbox,
+        collector,
+        counters,
+        overlap_s=120,
+        max_backfill_age_s=10**9,
+        page_limit=limit,
+        offset_cap=cap,
+        wall=lambda: now,
+    )
+    return poller, api, collector, counters
+
+
+def expected_ids(rows: list[dict[str, Any]]) -> list[str]:
+    counter = OccurrenceCounter()
+    ordered = sorted((r for r in rows if r["type"] == "TRADE"), key=lambda r: int(r["timestamp"]))
+    return [counter.assign(decode_trade(r, source="rest")).trade_id for r in ordered]
+
+
+async def test_shared_timestamps_across_pages_and_windows(
+    tmp_path: Path, whale_rows: list[dict[str, Any]]
+) -> None:
+    rows = whale_rows[:700]
+    first_ts = min(int(r["timestamp"]) for r in rows)
+    # pages of 9, windows of 6 pages (54 rows): runs of up to 48 rows in one second span
+    # pages and windows
+    poller, api, collector, counters = make(tmp_path, rows, limit=9, cap=45, now=first_ts)
+    poller.inbox.follow(WHALE, first_ts)
+    result = await poller.backfill(WHALE)
+
+    want = expected_ids(rows)
+    got = [t.trade_id for t in collector.handed]
+    assert sorted(got) == sorted(want)
+    assert len(got) == len(set(got))
+    assert not result.truncated
+    assert any(start > first_ts - 120 for start, _, _ in api.calls)  # the window did move
+    cursor = poller.inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.last_ts == max(int(r["timestamp"]) for r in rows)
+    assert counters.rows_rejected_total == {}
+
+    # a second backfill from the cursor − overlap finds nothing new
+    again = await poller.backfill(WHALE)
+    assert again.handed_on == 0
+
+
+async def test_identical_fills_in_one_tx_are_two_trades(tmp_path: Path) -> None:
+    base = {
+        "proxyWallet": WHALE,
+        "timestamp": 1_773_718_931,
+        "conditionId": "0x" + "9f" * 32,
+        "type": "TRADE",
+        "size": Decimal("5"),
+        "transactionHash": "0x" + "c5" * 32,
+        "price": Decimal("0.04"),
+        "asset": "85041495124636364465524207427291847277512583258226863950929723670181441670161",
+        "side": "BUY",
+        "outcomeIndex": 0,
+    }
+    rows = [dict(base), dict(base), {**base, "size": Decimal("6")}]
+    poller, _, collector, _ = make(tmp_path, rows, limit=2, cap=10, now=1_773_718_900)
+    poller.inbox.follow(WHALE, 1_773_718_900)
+    await poller.backfill(WHALE)
+    assert sorted(t.occurrence for t in collector.handed) == [0, 0, 1]
+    assert len({t.trade_id for t in collector.handed}) == 3
+    assert (await poller.backfill(WHALE)).handed_on == 0
+
+
+async def test_a_window_of_one_timestamp_beyond_the_cap_is_truncated_not_looped(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        {
+            "proxyWallet": WHALE,
+            "timestamp": 1_000_000,
+            "type": "TRADE",
+            "size": Decimal(n + 1),
+            "transactionHash": "0x" + f"{n:064x}",
+            "price": Decimal("0.5"),
+            "asset": "1",
+            "side": "BUY",
+        }
+        for n in range(30)
+    ]
+    poller, _, collector, counters = make(tmp_path, rows, limit=5, cap=10, now=1_000_000)
+    poller.inbox.follow(WHALE, 1_000_000)
+    result = await poller.backfill(WHALE)
+    assert result.truncated
+    assert counters.backfill_truncated_total == 1
+    assert len(collector.handed) == 15  # what the API could page through
+
+
+async def test_a_failed_hand_on_leaves_the_cursor_at_the_last_committed_page(
+    tmp_path: Path, whale_rows: list[dict[str, Any]]
+) -> None:
+    rows = whale_rows[:50]
+    first_ts = min(int(r["timestamp"]) for r in rows)
+    poller, _, collector, _ = make(tmp_path, rows, limit=10, cap=100, now=first_ts)
+    poller.inbox.follow(WHALE, first_ts)
+    calls = 0
+
+    async def failing(
+        trades: list[LeaderTrade], cursors: Mapping[str, tuple[int, Iterable[str]]]
+    ) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError("disk full")
+        return await collector(trades, cursors)
+
+    poller._hand_on = failing
+    with pytest.raises(OSError, match="disk full"):
+        await poller.backfill(WHALE)
+    cursor = poller.inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.last_ts == max(int(r["timestamp"]) for r in sorted_rows(rows)[:20])
+
+    poller._hand_on = collector  # "restart": everything arrives, nothing twice
+    await poller.backfill(WHALE)
+    assert sorted(t.trade_id for t in collector.handed) == sorted(expected_ids(rows))
+
+
+def sorted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((r for r in rows if r["type"] == "TRADE"), key=lambda r: int(r["timestamp"]))
+
+
+async def test_malformed_rows_are_counted_and_dead_lettered(tmp_path: Path) -> None:
+    good = {
+        "proxyWallet": WHALE,
+        "timestamp": 2_000_000,
+        "type": "TRADE",
+        "size": Decimal("3"),
+        "transactionHash": "0x" + "e" * 64,
+        "price": Decimal("0.5"),
+        "asset": "7",
+        "side": "BUY",
+    }
+    rows = [good, {**good, "price": Decimal("1.5")}, {**good, "side": "HOLD"}]
+    poller, _, collector, counters = make(tmp_path, rows, limit=10, cap=100, now=2_000_000)
+    poller.inbox.follow(WHALE, 2_000_000)
+    await poller.backfill(WHALE)
+    assert len(collector.handed) == 1
+    assert counters.rows_rejected_total == {"price": 1, "side": 1}
+    poller.inbox.flush()
+    assert {reason for _, reason, _, _ in poller.inbox.dead_letters()} == {"price", "side"}
+
+
+async def test_scheduler_coalesces_requests_per_leader() -> None:
+    counters = IngestCounters()
+    started: list[str] = []
+    release = __import__("asyncio").Event()
+
+    async def backfill(leader: str) -> Any:
+        started.append(leader)
+        await release.wait()
+        from polycopy.ingest.poll import BackfillResult
+
+        return BackfillResult(leader, 0, 1, 0, 0, False)
+
+    import asyncio
+
+    scheduler = BackfillScheduler(backfill, counters, concurrency=2)
+    task = asyncio.create_task(scheduler.run())
+    scheduler.request(["a", "b", "a"])
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    scheduler.request(["a", "a", "a"])  # while running: one rerun, not three
+    release.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sorted(started) == ["a", "a", "b"]
+    assert scheduler.completed == {"a": 2, "b": 1}
+    assert scheduler.idle
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
