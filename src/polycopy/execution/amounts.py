@@ -1,0 +1,151 @@
+"""Exchange amounts of a marketable (FAK/FOK) order, computed by us (reference §3.4, §4.10).
+
+PURE. Signed orders carry integer amounts with 6 decimals. For FAK/FOK the venue accepts
+*the side you give* with at most 2 decimals and *the side you receive* with at most 4:
+
+- BUY:  maker = pUSD offered (≤ 2 dp), taker = fewest shares accepted (≤ 4 dp).
+- SELL: maker = shares offered (≤ 2 dp), taker = least pUSD accepted (≤ 4 dp).
+
+Everything rounds towards less risk: what we give is floored, what we ask for is floored (a
+BUY never asks for more shares than the money buys at the bound; a SELL never gives more
+shares than planned). Flooring the taker side moves the implied price maker/taker a hair
+*above* a BUY's bound (below a SELL's), so that a resting order exactly at the bound can be
+matched; the check below guarantees the hair is smaller than the finest tick (0.0001), so no
+price above the bound on any tick grid can match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from polycopy.domain.events import Side
+from polycopy.domain.money import ONE, round_down, round_up
+from polycopy.execution.errors import AmountError, InvariantError
+
+SCALE = 10**6
+GIVEN_STEP = Decimal("0.01")
+RECEIVED_STEP = Decimal("0.0001")
+FINEST_TICK = Decimal("0.0001")
+VALID_TICKS = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAmounts:
+    side: Side
+    maker_amount: int  # × 10^-6
+    taker_amount: int  # × 10^-6
+    limit_price: Decimal  # the bound these amounts respect
+
+    @property
+    def maker(self) -> Decimal:
+        return Decimal(self.maker_amount) / SCALE
+
+    @property
+    def taker(self) -> Decimal:
+        return Decimal(self.taker_amount) / SCALE
+
+    @property
+    def shares(self) -> Decimal:
+        """BUY: the fewest shares accepted; SELL: the shares offered."""
+        return self.taker if self.side is Side.BUY else self.maker
+
+    @property
+    def notional(self) -> Decimal:
+        """BUY: the most pUSD spent; SELL: the least pUSD accepted."""
+        return self.maker if self.side is Side.BUY else self.taker
+
+    @property
+    def implied_price(self) -> Decimal:
+        if self.side is Side.BUY:
+            return self.maker / self.taker
+        return self.taker / self.maker
+
+
+def _units(value: Decimal) -> int:
+    scaled = value * SCALE
+    if scaled != scaled.to_integral_value():
+        raise AmountError(f"{value} has more than 6 decimals")
+    return int(scaled)
+
+
+def buy_amounts(notional: Decimal, limit_price: Decimal) -> OrderAmounts:
+    """A BUY that spends at most `notional` pUSD and pays at most `limit_price` per share."""
+    _check_price(limit_price)
+    maker = round_down(notional, GIVEN_STEP)
+    if maker <= 0:
+        raise AmountError(f"BUY notional {notional} rounds to zero")
+    taker = round_down(maker / limit_price, RECEIVED_STEP)
+    if taker <= 0:
+        raise AmountError(f"BUY of {maker} at {limit_price} rounds to zero shares")
+    if maker >= (limit_price + FINEST_TICK) * taker:
+        raise AmountError(
+            f"BUY of {maker} at {limit_price}: rounding cannot keep the price under the next tick"
+        )
+    return OrderAmounts(Side.BUY, _units(maker), _units(taker), limit_price)
+
+
+def sell_amounts(shares: Decimal, limit_price: Decimal) -> OrderAmounts:
+    """A SELL of at most `shares` (floored to 2 dp) at no less than `limit_price`."""
+    _check_price(limit_price)
+    maker = round_down(shares, GIVEN_STEP)
+    if maker <= 0:
+        raise AmountError(f"SELL of {shares} shares rounds to zero")
+    taker = round_down(maker * limit_price, RECEIVED_STEP)
+    if taker <= 0:
+        raise AmountError(f"SELL of {maker} at {limit_price} rounds to zero pUSD")
+    if taker <= (limit_price - FINEST_TICK) * maker:
+        raise AmountError(
+            f"SELL of {maker} at {limit_price}: rounding cannot keep the price over the next tick"
+        )
+    return OrderAmounts(Side.SELL, _units(maker), _units(taker), limit_price)
+
+
+def order_amounts(side: Side, notional: Decimal, shares: Decimal, limit: Decimal) -> OrderAmounts:
+    return buy_amounts(notional, limit) if side is Side.BUY else sell_amounts(shares, limit)
+
+
+def align_limit(side: Side, limit_price: Decimal, tick: Decimal) -> Decimal:
+    """Put a bound on `tick`'s grid in the direction that lowers risk (BUY down, SELL up),
+    inside [tick, 1 − tick]. Used when a market's tick changed after the plan was made."""
+    if tick not in VALID_TICKS:
+        raise AmountError(f"unsupported tick size {tick}")
+    if side is Side.BUY:
+        price = round_down(min(limit_price, ONE - tick), tick)
+        if price < tick:
+            raise AmountError(f"BUY bound {limit_price} is below the smallest price {tick}")
+    else:
+        price = round_up(max(limit_price, tick), tick)
+        if price > ONE - tick:
+            raise AmountError(f"SELL bound {limit_price} is above the largest price {ONE - tick}")
+    return price.quantize(tick)
+
+
+def on_grid(price: Decimal, tick: Decimal) -> bool:
+    return tick <= price <= ONE - tick and price % tick == 0
+
+
+def check_signed(expected: OrderAmounts, side: str, maker_amount: int, taker_amount: int) -> None:
+    """What the SDK signed must be exactly what we computed; anything else is a bug."""
+    if side != expected.side.value:
+        raise InvariantError(f"signed side {side} differs from the planned {expected.side}")
+    if (maker_amount, taker_amount) != (expected.maker_amount, expected.taker_amount):
+        raise InvariantError(
+            f"signed amounts maker={maker_amount} taker={taker_amount} differ from ours "
+            f"maker={expected.maker_amount} taker={expected.taker_amount}"
+        )
+
+
+def decimals(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def floor_units(value: Decimal) -> Decimal:
+    """Floor to the venue's 6-decimal unit."""
+    return value.quantize(Decimal("0.000001"), rounding=ROUND_FLOOR)
+
+
+def _check_price(price: Decimal) -> None:
+    if not (0 < price < 1):
+        raise AmountError(f"price {price} is outside (0, 1)")
