@@ -110,6 +110,7 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 OPEN_STATES = tuple(s.value for s in OrderStatus if s not in FINAL_STATES)
+_UNSENT = frozenset({OrderStatus.NEW, OrderStatus.ABANDONED, OrderStatus.REJECTED})
 
 
 def ledger_path(state_dir: Path | str, mode: str) -> Path:
@@ -395,6 +396,8 @@ class Ledger:
             if applied:
                 self._apply_position(conn, intent, applied)
             status = report.status
+            if current is OrderStatus.NEW and report.order_hash and status not in _UNSENT:
+                current = OrderStatus.SIGNED  # executed in-process (paper): no separate POST
             if not can_transition(current, status):
                 if current.final:
                     status = current  # a late report about a settled intent: keep it
@@ -573,7 +576,7 @@ class Ledger:
 
     def reserved(self, leader: str) -> Decimal:
         """Σ notional of the leader's open BUY intents: counted against a HARD budget."""
-        return sum((notional for _, _, notional in self.reservations() if _ == leader), ZERO)
+        return sum((n for owner, _, n in self.reservations() if owner == leader), ZERO)
 
     def reservations(self) -> Iterator[tuple[str, str, Decimal]]:
         """(leader, decision id, notional) of every BUY intent not in a final state."""
