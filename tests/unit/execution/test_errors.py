@@ -12,7 +12,10 @@ FAK_UNMATCHED = (
     "no orders found to match with FAK order. "
     "FAK orders are partially filled or killed if no match is found."
 )
-PRECISION = (PRECISION, " taker amount a max of 4 decimals")
+PRECISION = (
+    "invalid amounts, the market buy orders maker amount supports a max accuracy of 2 decimals,"
+    " taker amount a max of 4 decimals"
+)
 
 TABLE = [
     (400, "not enough balance / allowance", None, P, RejectKind.BALANCE),
@@ -46,7 +49,7 @@ TABLE = [
     ),
     (
         400,
-        "invalid amounts, the market buy orders maker amount supports a max accuracy of 2 decimals, taker amount a max of 4 decimals",
+        PRECISION,
         None,
         P,
         RejectKind.PRECISION,
