@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from polycopy import __version__
 from polycopy.config import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
@@ -109,7 +110,64 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic leader activity")
     demo.set_defaults(handler=_demo)
+    _add_sim(commands)
     return parser
+
+
+def _add_sim(commands: Any) -> None:
+    from polycopy.sim.settings import DATA_API_LAG_S, DEFAULT_PORT, RTDS_LAG_S
+
+    sim = commands.add_parser("sim", help="the simulated Polymarket (tests, rehearsals)")
+    sim_commands = sim.add_subparsers(title="sim commands", metavar="COMMAND")
+    serve = sim_commands.add_parser(
+        "serve", help="serve the simulated Polymarket on 127.0.0.1 until interrupted"
+    )
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument(
+        "--tape",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="replay leader trades from a Data API /activity or /trades tape (repeatable)",
+    )
+    source.add_argument(
+        "--generate",
+        type=int,
+        metavar="SEED",
+        help="generate leader trades: three small leaders and a whale, from this seed",
+    )
+    serve.add_argument(
+        "--speed", type=float, default=1.0, help="divide the tape's gaps by X (default 1)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+    )
+    serve.add_argument(
+        "--paused", action="store_true", help="wait for POST /_sim/start before playing"
+    )
+    serve.add_argument(
+        "--rtds-lag",
+        type=float,
+        default=RTDS_LAG_S,
+        metavar="S",
+        help=f"seconds before a trade reaches RTDS (default {RTDS_LAG_S})",
+    )
+    serve.add_argument(
+        "--data-lag",
+        type=float,
+        default=DATA_API_LAG_S,
+        metavar="S",
+        help=f"seconds before a trade shows in the Data API (default {DATA_API_LAG_S})",
+    )
+    serve.add_argument(
+        "--firehose",
+        type=float,
+        default=5.0,
+        metavar="N",
+        help="trades per second of other wallets on RTDS (default 5)",
+    )
+    serve.add_argument("--seed", type=int, default=0, help="seed of the simulator's own choices")
+    serve.set_defaults(handler=_sim_serve)
 
 
 def _add_config(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -176,6 +234,39 @@ def _replay(args: argparse.Namespace) -> int:
         args.summary_json.write_text(
             json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
         )
+    return EXIT_OK
+
+
+def _sim_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from polycopy.sim.server import serve
+    from polycopy.sim.settings import SimConfig
+    from polycopy.tapes import TapeError
+
+    try:
+        config = SimConfig(
+            port=args.port,
+            seed=args.seed,
+            tapes=tuple(args.tape or ()),
+            generate_seed=args.generate,
+            speed=args.speed,
+            paused=args.paused,
+            rtds_lag_s=args.rtds_lag,
+            data_api_lag_s=args.data_lag,
+            firehose_per_s=args.firehose,
+        )
+    except ValueError as exc:
+        print(f"polycopy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        asyncio.run(serve(config, lambda banner: print(banner, flush=True)))
+    except TapeError as exc:
+        print(f"polycopy: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"polycopy: cannot serve on port {args.port}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

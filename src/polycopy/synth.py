@@ -91,6 +91,11 @@ class ActivityGenerator:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self
 
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds from `start` to the trade last returned (sub-second, unlike its timestamp)."""
+        return self._clock
+
     def __next__(self) -> dict[str, Any]:
         address = min(self._next_at, key=lambda a: (self._next_at[a], a))
         self._clock = self._next_at[address]

@@ -309,3 +309,26 @@ def _first_number(row: Mapping[str, Any], *keys: str) -> Decimal:
         if key in row and row[key] is not None:
             return to_decimal(row[key])
     raise KeyError(f"{keys[0]} missing")
+
+
+# --- raw rows for the simulator -------------------------------------------------------------
+def read_trade_rows(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
+    """The TRADE rows of several tapes as they are written (enrichment fields included),
+    merged oldest first. Rows that are malformed or not trades are left out: the simulator
+    replays what a leader did, with the titles, slugs and profiles the tape carries."""
+    merged: list[tuple[Any, int, int, dict[str, Any]]] = []
+    for file_index, path in enumerate(paths):
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        for _, row in _rows(Path(path), TapeStats()):
+            if not isinstance(row, Mapping):
+                continue
+            try:
+                trade = decode_trade(row)
+            except (NotATrade, DecodeError):
+                continue
+            rows.append((trade.timestamp, dict(row)))
+        if len(rows) > 1 and rows[0][0] > rows[-1][0]:
+            rows.reverse()  # newest-first file
+        merged.extend((ts, file_index, i, row) for i, (ts, row) in enumerate(rows))
+    merged.sort(key=lambda item: item[:3])
+    return [item[3] for item in merged]

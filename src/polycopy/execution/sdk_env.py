@@ -1,9 +1,10 @@
-"""The one place that touches `polymarket-client`'s internal environment module.
+"""Where Polymarket's SDK sends its requests: one place that touches its internal
+environment module (the SDK's minor version is pinned for that reason).
 
-The SDK takes every URL from an `Environment`; production is `polymarket.environments
-.PRODUCTION`. Pointing it elsewhere (the simulator, a dress rehearsal) goes through
-`polymarket._internal.environment`, which is internal — hence the pinned minor version
-(`polymarket-client>=0.14,<0.15`) and this single wrapper.
+`environment_for` points the CLOB and Data API clients, and the websockets when given, at the
+URLs given — the simulator in tests and rehearsals — and every other service the SDK knows
+(Gamma, relayer, Polygon RPC, RFQ, perps, …) at a closed port on 127.0.0.1, so a client built
+from it can never reach anything else.
 """
 
 from __future__ import annotations
@@ -11,57 +12,39 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from polymarket._internal.environment import (
-    PRODUCTION_CONFIG,
-    get_environment_config,
-    with_environment_config,
-)
+from polymarket._internal.environment import PRODUCTION_CONFIG, with_environment_config
 from polymarket.environments import PRODUCTION, Environment
 
-PRODUCTION_CLOB_URL = "https://clob.polymarket.com"
+UNREACHABLE_HTTP = "http://127.0.0.1:9"  # the discard port: connection refused
+UNREACHABLE_WS = "ws://127.0.0.1:9"
 
 
 def environment_for(
     clob_url: str,
+    data_url: str,
     *,
-    data_url: str | None = None,
-    clob_ws_url: str | None = None,
     rtds_url: str | None = None,
-    **overrides: Any,
+    clob_ws_url: str | None = None,
 ) -> Environment:
-    """An SDK environment whose CLOB (and optionally Data API and websocket) URLs are ours.
-
-    Production URLs give back `PRODUCTION` itself. Every other endpoint of the environment
-    (relayer, RPC, gamma) is pointed at `clob_url` too, so that a misrouted call reaches the
-    given host, never production.
-    """
-    clob = clob_url.rstrip("/")
-    if clob == PRODUCTION_CLOB_URL and data_url is None and not overrides:
-        return PRODUCTION
-    ws_base = (clob_ws_url or clob.replace("http", "ws", 1) + "/ws").rstrip("/")
-    changes: dict[str, Any] = {
-        "clob_url": clob,
-        "data_url": (data_url or clob).rstrip("/"),
-        "gamma_url": clob,
-        "relayer_url": clob,
-        "rfq_url": clob,
-        "rpc_url": clob,
-        "builder_gateway_url": clob,
-        "collateral_return_url": clob,
-        "perps_url": clob,
-        "clob_market_ws_url": ws_base + "/market",
-        "clob_user_ws_url": ws_base + "/user",
-        "rtds_ws_url": rtds_url or clob.replace("http", "ws", 1) + "/rtds",
+    """A production-shaped SDK environment (chain 137, real contract addresses) whose every URL
+    is one of these or unreachable. `clob_ws_url` is the base that `/market` and `/user`
+    hang off (as in polycopy's `endpoints.clob_ws_url`)."""
+    chosen = {
+        "clob_url": clob_url.rstrip("/"),
+        "data_url": data_url.rstrip("/"),
     }
-    changes.update(overrides)
+    if rtds_url:
+        chosen["rtds_ws_url"] = rtds_url
+    if clob_ws_url:
+        base = clob_ws_url.rstrip("/")
+        chosen["clob_market_ws_url"] = f"{base}/market"
+        chosen["clob_user_ws_url"] = f"{base}/user"
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(PRODUCTION_CONFIG):
+        if not field.name.endswith("_url"):
+            continue
+        default = getattr(PRODUCTION_CONFIG, field.name)
+        unreachable = UNREACHABLE_WS if str(default).startswith("ws") else UNREACHABLE_HTTP
+        changes[field.name] = chosen.get(field.name, unreachable)
     config = dataclasses.replace(PRODUCTION_CONFIG, **changes)
     return with_environment_config(PRODUCTION, config=config)
-
-
-def chain_id(environment: Environment) -> int:
-    return int(get_environment_config(environment).chain_id)
-
-
-def exchange_address(environment: Environment, *, neg_risk: bool) -> str:
-    config = get_environment_config(environment)
-    return str(config.neg_risk_exchange if neg_risk else config.standard_exchange)

@@ -1,0 +1,219 @@
+"""The RTDS websocket (`/rtds`): the `activity` topic's `trades` and `orders_matched` frames.
+
+As in production (reference §2.1): a client sends `{"action": "subscribe", "subscriptions":
+[{"topic": "activity", "type": "trades"}, …]}` (type "*" for all, optional `filters` as a JSON
+string matched on event_slug / market_slug); frames come in the envelope `{"connection_id",
+"payload", "timestamp" (ms), "topic", "type"}` with a camelCase payload whose `proxyWallet` is
+checksum-cased. `orders_matched` carries taker fills only; `trades` carries takers and makers,
+so a client on both sees each taker fill twice. There is no per-wallet filter: the firehose
+also carries other wallets' trades. Text `PING` is answered with an empty frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from polycopy.domain.money import ONE
+from polycopy.sim.faults import Faults
+from polycopy.sim.settings import SimConfig
+from polycopy.sim.state import (
+    BUY,
+    SELL,
+    ActivityFill,
+    Market,
+    Profile,
+    SimState,
+    StateListener,
+    Token,
+)
+from polycopy.sim.streams import StreamHub, Subscriber
+from polycopy.sim.wire import number
+
+TOPIC = "activity"
+KINDS = ("trades", "orders_matched")
+_FIREHOSE_WALLETS = 400
+_FIREHOSE_TICK_S = 0.05
+
+
+class RtdsHub(StreamHub, StateListener):
+    channel = "rtds"
+
+    def __init__(self, state: SimState, faults: Faults, config: SimConfig) -> None:
+        super().__init__(faults, config)
+        self.pong = config.rtds_pong
+        self.state = state
+        self._rng = random.Random(f"rtds-{config.seed}")
+        self._checksummed: dict[str, str] = {}
+        self._crowd = [self._random_wallet() for _ in range(_FIREHOSE_WALLETS)]
+
+    def opened(self, sub: Subscriber) -> None:
+        cid = f"{self._rng.getrandbits(96):024x}"
+        sub.prefix = '{"connection_id":"' + cid + '",'
+        sub.state["subscriptions"] = {}
+
+    def on_text(self, sub: Subscriber, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("subscriptions"), list):
+            return
+        subscriptions: dict[tuple[str, str], str | None] = sub.state["subscriptions"]
+        for item in message["subscriptions"]:
+            if not isinstance(item, dict):
+                continue
+            key = (str(item.get("topic")), str(item.get("type", "*")))
+            if message.get("action") == "subscribe":
+                filters = item.get("filters")
+                subscriptions[key] = filters if isinstance(filters, str) and filters else None
+            elif message.get("action") == "unsubscribe":
+                subscriptions.pop(key, None)
+
+    # --- leader fills ----------------------------------------------------------------------
+    def fill_recorded(self, fill: ActivityFill) -> None:
+        lag = self.config.rtds_lag_s
+        trades_lag = lag + self.config.rtds_trades_extra_lag_s
+        if fill.role == "taker":
+            self._later(lag, self._publish_fill, fill, "orders_matched")
+        self._later(trades_lag, self._publish_fill, fill, "trades")
+
+    def _later(self, delay: float, call: Any, *args: Any) -> None:
+        if delay <= 0:
+            call(*args)
+        else:
+            asyncio.get_running_loop().call_later(delay, call, *args)
+
+    def _publish_fill(self, fill: ActivityFill, kind: str) -> None:
+        payload = self.payload(fill)
+        self.publish(kind, payload)
+        if kind == "trades" and fill.role == "taker" and self.config.counterparty_rows:
+            # the maker on the other side of a leader's taker fill: another wallet's row
+            maker = dict(payload)
+            maker.update(self._stranger())
+            maker["side"] = SELL if fill.side == BUY else BUY
+            self.publish("trades", maker)
+
+    def payload(self, fill: ActivityFill) -> dict[str, Any]:
+        market, token, profile = fill.market, fill.token, fill.profile
+        return {
+            "asset": token.token_id,
+            "bio": profile.bio,
+            "conditionId": market.condition_id,
+            "eventSlug": market.event_slug,
+            "icon": market.icon,
+            "name": profile.name,
+            "outcome": token.outcome,
+            "outcomeIndex": token.outcome_index,
+            "price": number(fill.price),
+            "profileImage": profile.profile_image,
+            "proxyWallet": self._checksum(fill.wallet),
+            "pseudonym": profile.pseudonym,
+            "side": fill.side,
+            "size": number(fill.size),
+            "slug": market.slug,
+            "timestamp": fill.timestamp,
+            "title": market.title,
+            "transactionHash": fill.tx_hash,
+        }
+
+    def publish(self, kind: str, payload: dict[str, Any]) -> None:
+        targets = [s for s in self.subscribers if _wants(s, kind, payload)]
+        if not targets:
+            return
+        body = (
+            '"payload":'
+            + json.dumps(payload, separators=(",", ":"))
+            + ',"timestamp":'
+            + str(self.state.now_ms())
+            + ',"topic":"activity","type":"'
+            + kind
+            + '"}'
+        )
+        self.deliver(targets, lambda sub: sub.prefix + body)
+
+    # --- other wallets ---------------------------------------------------------------------
+    async def run_firehose(self, per_second: float) -> None:
+        """Trades of wallets nobody follows, `per_second` on average, until cancelled."""
+        owed = 0.0
+        while True:
+            await asyncio.sleep(_FIREHOSE_TICK_S)
+            owed += per_second * _FIREHOSE_TICK_S
+            count, owed = int(owed), owed - int(owed)
+            markets = list(self.state.markets.values())
+            if not markets or not self.subscribers:
+                continue
+            for _ in range(count):
+                self._stranger_trade(self._rng.choice(markets))
+
+    def _stranger_trade(self, market: Market) -> None:
+        token: Token = market.tokens[self._rng.randrange(2)]
+        price = self.state.mark(token.token_id).quantize(market.tick_size)
+        price = min(max(price, market.tick_size), ONE - market.tick_size)
+        size = round(math.exp(self._rng.gauss(2.0, 1.2)), 2) + 0.01
+        payload = {
+            "asset": token.token_id,
+            "bio": "",
+            "conditionId": market.condition_id,
+            "eventSlug": market.event_slug,
+            "icon": market.icon,
+            "name": "",
+            "outcome": token.outcome,
+            "outcomeIndex": token.outcome_index,
+            "price": number(price),
+            "profileImage": "",
+            "proxyWallet": "",
+            "pseudonym": "",
+            "side": BUY if self._rng.random() < 0.6 else SELL,
+            "size": size,
+            "slug": market.slug,
+            "timestamp": int(self.state.clock()),
+            "title": market.title,
+            "transactionHash": f"0x{self._rng.getrandbits(256):064x}",
+        }
+        payload.update(self._stranger())
+        self.publish("orders_matched", payload)
+        self.publish("trades", payload)
+
+    def _stranger(self) -> dict[str, str]:
+        wallet, profile = self._crowd[self._rng.randrange(len(self._crowd))]
+        return {"proxyWallet": wallet, "name": profile.name, "pseudonym": profile.pseudonym}
+
+    def _random_wallet(self) -> tuple[str, Profile]:
+        wallet = to_checksum_address(f"0x{self._rng.getrandbits(160):040x}")
+        words = ("Brave", "Quiet", "Lucky", "Amber", "Rapid", "Stoic", "Giddy", "Fuzzy")
+        things = ("Crane", "Otter", "Ledger", "Kettle", "Comet", "Tundra", "Walrus", "Pixel")
+        pseudonym = f"{self._rng.choice(words)}-{self._rng.choice(things)}"
+        return wallet, Profile(pseudonym=pseudonym)
+
+    def _checksum(self, wallet: str) -> str:
+        known = self._checksummed.get(wallet)
+        if known is None:
+            known = self._checksummed[wallet] = to_checksum_address(wallet)
+        return known
+
+
+def _wants(sub: Subscriber, kind: str, payload: dict[str, Any]) -> bool:
+    subscriptions: dict[tuple[str, str], str | None] = sub.state["subscriptions"]
+    for key in ((TOPIC, kind), (TOPIC, "*")):
+        if key in subscriptions:
+            filters = subscriptions[key]
+            return filters is None or _matches(filters, payload)
+    return False
+
+
+def _matches(filters: str, payload: dict[str, Any]) -> bool:
+    try:
+        wanted = json.loads(filters)
+    except ValueError:
+        return False
+    if not isinstance(wanted, dict):
+        return False
+    if "event_slug" in wanted and wanted["event_slug"] != payload.get("eventSlug"):
+        return False
+    return not ("market_slug" in wanted and wanted["market_slug"] != payload.get("slug"))
