@@ -10,8 +10,8 @@ Everything rounds towards less risk: what we give is floored, what we ask for is
 BUY never asks for more shares than the money buys at the bound; a SELL never gives more
 shares than planned). Flooring the taker side moves the implied price maker/taker a hair
 *above* a BUY's bound (below a SELL's), so that a resting order exactly at the bound can be
-matched; the check below guarantees the hair is smaller than the finest tick (0.0001), so no
-price above the bound on any tick grid can match.
+matched; the check below guarantees the hair is smaller than half the finest tick (0.0001), so
+the price read at 4 decimals is the bound, and no price above it on any grid can match.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ SCALE = 10**6
 GIVEN_STEP = Decimal("0.01")
 RECEIVED_STEP = Decimal("0.0001")
 FINEST_TICK = Decimal("0.0001")
+HALF_FINEST_TICK = FINEST_TICK / 2
+_MAX_TRIMS = 20
 VALID_TICKS = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
 
 
@@ -75,30 +77,41 @@ def buy_amounts(notional: Decimal, limit_price: Decimal) -> OrderAmounts:
     maker = round_down(notional, GIVEN_STEP)
     if maker <= 0:
         raise AmountError(f"BUY notional {notional} rounds to zero")
-    taker = round_down(maker / limit_price, RECEIVED_STEP)
-    if taker <= 0:
-        raise AmountError(f"BUY of {maker} at {limit_price} rounds to zero shares")
-    if maker >= (limit_price + FINEST_TICK) * taker:
-        raise AmountError(
-            f"BUY of {maker} at {limit_price}: rounding cannot keep the price under the next tick"
-        )
-    return OrderAmounts(Side.BUY, _units(maker), _units(taker), limit_price)
+    # Flooring the shares lifts maker/taker a hair above the bound. Keep it under half the
+    # finest tick, so that the price the venue reads (at 4 decimals) is the bound itself; when
+    # it is not, spend a cent less (never more) until it is.
+    for _ in range(_MAX_TRIMS):
+        taker = round_down(maker / limit_price, RECEIVED_STEP)
+        if taker <= 0:
+            raise AmountError(f"BUY of {maker} at {limit_price} rounds to zero shares")
+        if maker < (limit_price + HALF_FINEST_TICK) * taker:
+            return OrderAmounts(Side.BUY, _units(maker), _units(taker), limit_price)
+        maker -= GIVEN_STEP
+        if maker <= 0:
+            break
+    raise AmountError(
+        f"BUY of {notional} at {limit_price}: rounding cannot keep the price at the bound"
+    )
 
 
 def sell_amounts(shares: Decimal, limit_price: Decimal) -> OrderAmounts:
-    """A SELL of at most `shares` (floored to 2 dp) at no less than `limit_price`."""
+    """A SELL of at most `shares` (floored to 2 dp) at no less than `limit_price`.
+
+    The least pUSD accepted is maker × bound at 4 decimals, floored (or, when flooring moves
+    the price the venue reads below the bound, rounded up by one unit that keeps it there);
+    failing both, a hundredth of a share less is offered (never more).
+    """
     _check_price(limit_price)
     maker = round_down(shares, GIVEN_STEP)
-    if maker <= 0:
-        raise AmountError(f"SELL of {shares} shares rounds to zero")
-    taker = round_down(maker * limit_price, RECEIVED_STEP)
-    if taker <= 0:
-        raise AmountError(f"SELL of {maker} at {limit_price} rounds to zero pUSD")
-    if taker <= (limit_price - FINEST_TICK) * maker:
-        raise AmountError(
-            f"SELL of {maker} at {limit_price}: rounding cannot keep the price over the next tick"
-        )
-    return OrderAmounts(Side.SELL, _units(maker), _units(taker), limit_price)
+    for _ in range(_MAX_TRIMS):
+        if maker <= 0:
+            break
+        exact = maker * limit_price
+        for taker in (round_down(exact, RECEIVED_STEP), round_up(exact, RECEIVED_STEP)):
+            if taker > 0 and abs(taker - exact) < HALF_FINEST_TICK * maker:
+                return OrderAmounts(Side.SELL, _units(maker), _units(taker), limit_price)
+        maker -= GIVEN_STEP
+    raise AmountError(f"SELL of {shares} at {limit_price}: rounding cannot keep the bound")
 
 
 def order_amounts(side: Side, notional: Decimal, shares: Decimal, limit: Decimal) -> OrderAmounts:

@@ -282,8 +282,10 @@ def walk_plan(
         amounts = order_amounts(plan.side, plan.notional, plan.shares, limit)
     except AmountError:
         return Reason.MARKET_MIN_ORDER_SIZE
-    if plan.side is Side.BUY and amounts.maker < min_notional:
+    if amounts.notional < min_notional and plan.side is Side.BUY:
         return Reason.MARKET_MIN_ORDER_SIZE
+    if plan.side is Side.SELL and amounts.maker * limit < min_notional:
+        return Reason.MARKET_MIN_ORDER_SIZE  # the venue values a SELL at its bound
     if plan.side is Side.BUY:
         return walk(book, Side.BUY, limit=limit, notional=amounts.maker, fok=fok, fees=fees)
     return walk(book, Side.SELL, limit=limit, shares=amounts.maker, fok=fok, fees=fees)

@@ -130,6 +130,7 @@ MESSAGE_RULES: tuple[_Rule, ...] = (
     _rule(r"breaks minimum tick size rule", ErrorClass.PERMANENT, RejectKind.TICK),
     _rule(r"invalid tick size|tick size", ErrorClass.PERMANENT, RejectKind.TICK),
     _rule(r"lower than the minimum", ErrorClass.PERMANENT, RejectKind.MIN_SIZE),
+    _rule(r"min(imum)? size: \$", ErrorClass.PERMANENT, RejectKind.MIN_SIZE),
     _rule(r"invalid amounts|max accuracy of", ErrorClass.PERMANENT, RejectKind.PRECISION),
     _rule(r"not enough balance|allowance", ErrorClass.PERMANENT, RejectKind.BALANCE),
     _rule(r"FOK orders are (fully )?filled or killed", ErrorClass.UNFILLED, RejectKind.UNFILLED),

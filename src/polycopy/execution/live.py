@@ -202,9 +202,10 @@ class LiveExecutor:
             amounts = order_amounts(plan.side, plan.notional, plan.shares, limit)
         except AmountError as exc:
             return not_sent(Reason.MARKET_MIN_ORDER_SIZE, str(exc))
-        if plan.side is Side.BUY and amounts.maker < market.min_order_notional:
+        value = amounts.maker if plan.side is Side.BUY else amounts.maker * limit
+        if value < market.min_order_notional:
             return not_sent(
-                Reason.MARKET_MIN_ORDER_SIZE, f"{amounts.maker} < {market.min_order_notional}"
+                Reason.MARKET_MIN_ORDER_SIZE, f"${value} < ${market.min_order_notional}"
             )
         if settings.book_precheck:
             refusal = await self._precheck(plan, amounts, market, intent.order_type == "FOK")

@@ -133,7 +133,9 @@ def child(command: dict[str, Any]) -> None:
         result = asyncio.run(run_once(command))
     except BaseException:
         with open(command["log_path"], "a", encoding="utf-8") as log:
-            log.write(json.dumps({"event": "runner_failed", "error": traceback.format_exc()}) + "\n")
+            log.write(
+                json.dumps({"event": "runner_failed", "error": traceback.format_exc()}) + "\n"
+            )
         os._exit(1)
     Path(command["result_path"]).write_text(json.dumps(result))
     os._exit(0)

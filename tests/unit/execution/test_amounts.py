@@ -49,7 +49,8 @@ def test_buy_amounts_respect_the_bound_and_precision(
     assert amounts.maker <= notional  # never spend more than planned
     assert amounts.taker <= amounts.maker / limit  # never ask for shares the money cannot buy
     # the implied price sits at the bound or a hair above, never at the next finest tick
-    assert limit <= amounts.implied_price < limit + FINEST_TICK
+    assert limit <= amounts.implied_price < limit + FINEST_TICK / 2
+    assert amounts.implied_price.quantize(FINEST_TICK) == limit
     for grid_tick in TICKS:  # no grid price above the bound is reachable
         next_price = limit + grid_tick
         assert amounts.implied_price < next_price
@@ -67,7 +68,8 @@ def test_sell_amounts_respect_the_bound_and_precision(
     assert decimals(amounts.maker) <= 2
     assert decimals(amounts.taker) <= 4
     assert amounts.maker <= shares  # never sell more than planned
-    assert limit - FINEST_TICK < amounts.implied_price <= limit
+    assert abs(amounts.implied_price - limit) < FINEST_TICK / 2
+    assert amounts.implied_price.quantize(FINEST_TICK) == limit
 
 
 @given(st.decimals(min_value=Decimal("0.001"), max_value=Decimal("0.999"), places=6), notionals)

@@ -18,6 +18,13 @@ PRECISION = (
 )
 
 TABLE = [
+    (
+        400,
+        "invalid amount for a marketable SELL order ($0.75), min size: $1",
+        None,
+        P,
+        RejectKind.MIN_SIZE,
+    ),
     (400, "not enough balance / allowance", None, P, RejectKind.BALANCE),
     (
         400,
