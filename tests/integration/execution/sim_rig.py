@@ -35,7 +35,9 @@ D = Decimal
 
 
 async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, interval: float = 0.02
+    condition: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 5.0,
+    interval: float = 0.02,  # noqa: ASYNC109
 ) -> None:
     """Wait until `condition` holds (never a bare sleep in a test)."""
     deadline = time.monotonic() + timeout

@@ -33,7 +33,10 @@ async def rig(sim: SimServer, tmp_path: Path) -> AsyncIterator[Rig]:
         await built.close()
 
 
-def market(sim: SimServer, tick: Decimal = D("0.01")) -> str:
+CENT = D("0.01")
+
+
+def market(sim: SimServer, tick: Decimal = CENT) -> str:
     token = sim.add_market(price=D("0.50"), tick_size=tick).tokens[0].token_id
     sim.set_book(token, BIDS, ASKS)
     return token
