@@ -36,8 +36,8 @@ D = Decimal
 
 async def eventually(
     condition: Callable[[], bool | Awaitable[bool]],
-    timeout: float = 5.0,
-    interval: float = 0.02,  # noqa: ASYNC109
+    timeout: float = 5.0,  # noqa: ASYNC109 - the brief's `eventually(cond, timeout)`
+    interval: float = 0.02,
 ) -> None:
     """Wait until `condition` holds (never a bare sleep in a test)."""
     deadline = time.monotonic() + timeout
