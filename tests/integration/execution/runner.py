@@ -6,9 +6,11 @@ LiveExecutor (real SDK) against the simulator.
                                    # per command and report its pid and exit status
 
 The zygote imports everything once, so that each kill point costs a fork instead of a 2-second
-interpreter start. Each child is a real process: `POLYCOPY_CRASH_AT=<point>:<n>` makes it die
-with `os._exit(137)` at the n-th visit of that point, exactly like `kill -9` (no cleanup, no
-flush); the test may also SIGKILL it. Commands (one JSON object per line):
+interpreter start. (The test also points `SSL_CERT_FILE` at a one-certificate bundle: the SDK
+builds eleven httpx clients, each loading the whole CA bundle, for plain-http loopback.)
+Each child is a real process: `POLYCOPY_CRASH_AT=<point>:<n>` makes it die with
+`os._exit(137)` at the n-th visit of that point, exactly like `kill -9` (no cleanup, no flush);
+the test may also SIGKILL it. Commands (one JSON object per line):
 
     {"state_dir": ..., "clob_url": ..., "crash_at": "after_fill_record:3" | null,
      "trades": [...], "log_path": ..., "result_path": ..., "order_type": "FAK"}
@@ -141,7 +143,24 @@ def child(command: dict[str, Any]) -> None:
     os._exit(0)
 
 
+# imported lazily by httpx/httpcore on a client's first request: import them once, before forking
+WARM_UP = (
+    "anyio._backends._asyncio",
+    "anyio.streams.tls",
+    "anyio.to_thread",
+    "certifi",
+    "h11",
+    "h2.connection",
+    "httpcore",
+    "httpcore._async.http11",
+    "httpcore._async.http2",
+    "httpcore._backends.anyio",
+)
+
+
 def zygote() -> None:
+    for name in WARM_UP:
+        importlib.import_module(name)
     out = sys.stdout
     for line in sys.stdin:
         if not line.strip():
