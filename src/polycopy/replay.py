@@ -85,8 +85,8 @@ class LeaderSummary:
     unrealized_pnl: Decimal = ZERO
 
     def count(self, decision: Decision) -> None:
-        self.outcomes[decision.outcome.value] += 1
-        self.reasons.update(r.value for r in decision.reasons)
+        self.outcomes[decision.outcome] += 1  # members are str: the counters key by value
+        self.reasons.update(decision.reasons)
         if decision.exec_notional:
             self.exec_notional += decision.exec_notional
             if decision.side is Side.BUY:
@@ -208,7 +208,7 @@ def replay(
     }
     written = 0
     for decision in _run(copier, tape, fill, summaries):
-        out.write(json.dumps(decision.to_record(), separators=(",", ":")))
+        out.write(decision.to_json())
         out.write("\n")
         summaries[decision.leader].count(decision)
         written += 1

@@ -7,8 +7,9 @@ Sources, first match wins:
 `POLYCOPY_WALLET` names the funder wallet when it is not the signer's own address.
 
 Only live mode calls `load_credentials`. The key is held as a `SecretStr`; no message, log
-line or exception raised here ever contains it. `redact_secrets` is a structlog processor
-that replaces any loaded secret found in a log event.
+line or exception raised here ever contains it: it is registered with the process-wide log
+redaction (`observability.logging`), and `scrub` cleans venue error texts before they are
+raised or stored. `redact_secrets` is the same scrub as a structlog processor.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from polycopy.config import ConfigError
+from polycopy.observability import logging as log_redaction
 
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -72,8 +74,7 @@ def load_credentials(environ: Mapping[str, str] | None = None) -> Credentials:
         raise SecretsError(f"{source}: not a 32-byte hex private key")
     if not key.startswith("0x"):
         key = "0x" + key
-    _loaded.add(key)
-    _loaded.add(key[2:])
+    register_secret(key)
     wallet = env.get("POLYCOPY_WALLET") or None
     if wallet is not None and not _ADDRESS_RE.match(wallet):
         raise SecretsError("POLYCOPY_WALLET: not a 0x-prefixed 40-hex-digit address")
@@ -99,13 +100,17 @@ def _read_key_file(path: Path, where: str) -> str:
 
 
 def register_secret(value: str) -> None:
-    """Also scrub this value from logs (e.g. derived API credentials)."""
+    """Scrub this value (and its 0x-less form) from error messages and from every log line
+    (the process-wide structlog redaction of `observability.logging`)."""
     if value:
         _loaded.add(value)
+        _loaded.add(value.removeprefix("0x"))
+        log_redaction.register_secret(value)
 
 
 def scrub(text: str) -> str:
-    for secret in _loaded:
+    """`text` with every loaded secret replaced (order hashes and other public ids kept)."""
+    for secret in sorted(_loaded, key=len, reverse=True):
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
     return text

@@ -226,7 +226,7 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, Any]]:
         if not raw:
             continue
         try:
-            yield number, json.loads(raw, parse_float=Decimal)
+            yield number, _DECODER.decode(raw)
         except json.JSONDecodeError as exc:
             yield number, RowProblem(label, number, f"not valid JSON: {exc.msg}")
 

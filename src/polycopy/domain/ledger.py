@@ -54,7 +54,8 @@ class AttributedBook:
         return self._marks.get(asset)
 
     def reserved(self, leader: str) -> Decimal:
-        return sum(self._reserved.get(leader, {}).values(), ZERO)
+        entries = self._reserved.get(leader)
+        return sum(entries.values(), ZERO) if entries else ZERO
 
     def exposure(self, leader: str) -> Decimal:
         """A_u: marked value of the leader's attributed positions plus open reservations."""

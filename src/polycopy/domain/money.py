@@ -77,9 +77,11 @@ def clamp(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
 
 def fmt(value: Decimal) -> str:
     """Plain decimal text without exponent, trailing zeros stripped (stable across runs)."""
-    if value == 0:
-        return "0"
-    text = format(value, "f")
+    text = str(value)
+    if "E" in text:
+        text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
+    if text in ("0", "-0", ""):
+        return "0"
     return text

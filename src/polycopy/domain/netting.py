@@ -67,6 +67,8 @@ class NettingBook:
 
     def due(self, now: datetime) -> list[NettingBuffer]:
         """Remove and return the buffers whose window has ended, oldest deadline first."""
+        if not self._buffers:
+            return []
         ready = sorted(
             (b for b in self._buffers.values() if b.due_at <= now),
             key=lambda b: (b.due_at, b.leader, b.asset),

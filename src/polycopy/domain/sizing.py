@@ -8,7 +8,6 @@ record. Nothing here reads a clock, logs or touches the network; `now` is an arg
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -25,9 +24,10 @@ from polycopy.domain.money import (
 from polycopy.domain.netting import NettingBuffer
 from polycopy.domain.reasons import CAP_REASONS, Enforcement, Mode, Outcome, Reason
 from polycopy.domain.settings import EffectiveLeaderConfig, MarketRules
+from polycopy.domain.value import value
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class LeaderExposure:
     """What we know of the leader when a trade arrives."""
 
@@ -36,7 +36,7 @@ class LeaderExposure:
     age_s: float | None = None  # live only
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class HeldState:
     """Our side, for this leader and asset."""
 
@@ -44,7 +44,7 @@ class HeldState:
     attributed: Decimal  # A_u including reservations
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class DecisionContext:
     """The fields every decision about one trade (or flush) shares."""
 
@@ -70,7 +70,7 @@ class DecisionContext:
     config_version: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class OrderPlan:
     """An order the policy wants executed. BUYs are sized in USDC, SELLs in shares."""
 
@@ -95,7 +95,7 @@ class OrderPlan:
         return self.context.asset
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Deferral:
     """A small trade to park in the netting buffer; `decision` is its DEFERRED record."""
 
@@ -111,7 +111,7 @@ class FillStatus(StrEnum):
     FAILED = "FAILED"  # rejected or unknown
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Execution:
     """What an executor reports back for one plan."""
 

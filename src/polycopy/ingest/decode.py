@@ -46,8 +46,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 def _field(row: Mapping[str, Any], name: str) -> Any:
     for key in _ALIASES[name]:
-        if key in row:
-            return row[key]
+        value = row.get(key)
+        if value is not None:
+            return value
     return None
 
 
@@ -59,10 +60,10 @@ def wallet_of(row: Mapping[str, Any]) -> str | None:
 
 def decode_trade(row: Mapping[str, Any], *, source: str = "") -> LeaderTrade:
     """Decode one activity/trade row. Occurrence index 0; see `OccurrenceCounter`."""
-    if not isinstance(row, Mapping):
+    if type(row) is not dict and not isinstance(row, Mapping):
         raise DecodeError(f"expected an object, got {type(row).__name__}")
     kind = row.get("type")
-    if kind is not None and kind != "" and kind != "TRADE":
+    if kind is not None and kind != "TRADE" and kind != "":
         if not isinstance(kind, str):
             raise DecodeError(f"type: expected a string, got {type(kind).__name__}")
         raise NotATrade(kind)
@@ -78,7 +79,11 @@ def decode_trade(row: Mapping[str, Any], *, source: str = "") -> LeaderTrade:
         raise DecodeError(f"transactionHash: not a transaction hash: {tx_hash!r}")
 
     side_text = row.get("side")
-    if side_text not in ("BUY", "SELL"):
+    if side_text == "BUY":
+        side = Side.BUY
+    elif side_text == "SELL":
+        side = Side.SELL
+    else:
         raise DecodeError(f"side: expected BUY or SELL, got {side_text!r}")
     price = _number(row, "price")
     if not (0 < price < 1):
@@ -87,19 +92,18 @@ def decode_trade(row: Mapping[str, Any], *, source: str = "") -> LeaderTrade:
     if size <= 0:
         raise DecodeError(f"size: must be above 0, got {size}")
 
-    outcome_index = _outcome_index(row)
     outcome = row.get("outcome")
     return LeaderTrade(
         leader=wallet.lower(),
         asset=asset,
         condition_id=condition.lower(),
-        side=Side(side_text),
+        side=side,
         price=price,
         size=size,
         timestamp=_timestamp(row.get("timestamp")),
         tx_hash=tx_hash.lower(),
         outcome=outcome if isinstance(outcome, str) else "",
-        outcome_index=outcome_index,
+        outcome_index=_outcome_index(row),
         source=source,
     )
 
@@ -157,10 +161,13 @@ def _asset(row: Mapping[str, Any]) -> str:
 
 
 def _number(row: Mapping[str, Any], key: str) -> Decimal:
-    if key not in row or row[key] is None:
+    value = row.get(key)
+    if type(value) is Decimal and value.is_finite():
+        return value  # the common case: parsed with parse_float=Decimal
+    if value is None:
         raise DecodeError(f"{key}: missing")
     try:
-        return to_decimal(row[key])
+        return to_decimal(value)
     except BadNumber as exc:
         raise DecodeError(f"{key}: {exc}") from None
 
@@ -171,7 +178,7 @@ def _outcome_index(row: Mapping[str, Any]) -> int | None:
         return None
     try:
         index = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):
         raise DecodeError(f"outcomeIndex: expected an integer, got {value!r}") from None
     return None if index == UNKNOWN_OUTCOME_INDEX else index
 

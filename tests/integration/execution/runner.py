@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import logging
 import os
 import sys
 import traceback
@@ -29,8 +28,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 from polycopy import crashpoints
 from polycopy.config import parse_config
@@ -40,26 +37,17 @@ from polycopy.domain.sizing import OrderPlan
 from polycopy.execution.live import LiveExecutor
 from polycopy.execution.service import ExecutionService
 from polycopy.execution.settings import ExecutionSettings
-from polycopy.secrets import load_credentials, redact_secrets
+from polycopy.observability.logging import configure_logging as setup_logging
+from polycopy.secrets import load_credentials
 from polycopy.store.ledger import Ledger
 
 LEADER = "0x00000000000000000000000000000000000c0de1"
 
 
 def configure_logging(path: str) -> None:
+    """The daemon's own logging setup (JSON lines, redaction), into the run's log file."""
     handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
-            structlog.processors.dict_tracebacks,
-            structlog.processors.JSONRenderer(default=str),
-        ],
-        logger_factory=structlog.WriteLoggerFactory(file=handle),
-        cache_logger_on_first_use=False,
-    )
-    logging.basicConfig(stream=handle, level=logging.INFO, force=True)
+    setup_logging(level="INFO", fmt="json", stream=handle)
 
 
 def leader_trade(spec: dict[str, Any]) -> LeaderTrade:

@@ -1,0 +1,179 @@
+"""One structlog setup for the whole process: JSON lines on stdout (console on a TTY), ISO UTC
+timestamps, tracebacks WITHOUT local variables, and secrets redacted whatever the level.
+
+Redaction works three ways: by key name (`private_key`, `secret`, `passphrase`, `signature`,
+`authorization`, `POLY_*` headers…), by value (every secret registered with `register_secret`,
+anywhere inside any string), and by shape (a 0x + 64-hex value in free text: a private key looks
+exactly like that). Fields that legitimately hold 64-hex ids (transaction hashes, condition
+ids, order hashes) are named in `HEX_ID_FIELDS` and kept readable. The standard library's
+loggers (aiohttp, httpx, the Polymarket SDK) go through the same chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.processors import ExceptionRenderer
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "[redacted]"
+SECRET_KEY_PARTS = (
+    "private_key",
+    "privatekey",
+    "secret",
+    "passphrase",
+    "password",
+    "signature",
+    "authorization",
+    "api_key",
+    "apikey",
+    "poly_",
+    "credential",
+    "bearer",
+    "status_token",
+)
+# Fields whose values are public 64-hex identifiers, not keys.
+HEX_ID_FIELDS = frozenset(
+    {
+        "tx_hash",
+        "transaction_hash",
+        "transactionHash",
+        "condition_id",
+        "conditionId",
+        "order_hash",
+        "order_id",
+        "orderID",
+        "market",
+        "intent_id",
+        "decision_id",
+        "trade_id",
+    }
+)
+HEX64 = re.compile(r"0x[0-9a-fA-F]{64}")
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Make sure `value` (and its 0x-less / lower-case forms) never reaches a log line."""
+    if not value or len(value) < 8:
+        return
+    for form in {value, value.lower(), value.removeprefix("0x"), value.removeprefix("0x").lower()}:
+        if len(form) >= 8:
+            _secrets.add(form)
+
+
+def redact_text(text: str) -> str:
+    # longest first: the 0x-prefixed form before its bare form, or "0x[redacted]" is left
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return HEX64.sub(REDACTED, text)
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
+def _clean(key: str, value: Any) -> Any:
+    if _is_secret_key(key):
+        return REDACTED
+    if isinstance(value, str):
+        if key in HEX_ID_FIELDS:
+            for secret in _secrets:
+                if secret in value:
+                    return REDACTED
+            return value
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {str(k): _clean(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(key, v) for v in value]
+    return value
+
+
+def redact(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    """structlog processor: runs last before rendering, on every event."""
+    for key in list(event):
+        event[key] = _clean(key, event[key])
+    return event
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        ExceptionRenderer(ExceptionDictTransformer(show_locals=False, use_rich=False)),
+        structlog.processors.UnicodeDecoder(),
+        redact,
+    ]
+
+
+def configure_logging(
+    level: str = "INFO", fmt: str | None = None, stream: TextIO | None = None
+) -> None:
+    """Route structlog and the standard library's logging to `stream` (stdout) as JSON lines,
+    or a readable console format when `fmt == "console"` (default: console on a TTY)."""
+    out = stream or sys.stdout
+    if fmt is None:
+        fmt = "console" if out.isatty() else "json"
+    renderer: Processor
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=_plain_exc)
+    else:
+        renderer = structlog.processors.JSONRenderer(default=str)
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared, processors=[_drop_meta, renderer]
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiohttp.access", "httpx", "httpcore", "websockets", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _drop_meta(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
+    event.pop("_record", None)
+    event.pop("_from_structlog", None)
+    return event
+
+
+def _plain_exc(sio: TextIO, exc_info: Any) -> None:
+    # console mode: the exception as text, already redacted by the chain above
+    structlog.dev.plain_traceback(sio, exc_info)
+
+
+def bind(**values: Any) -> None:
+    """Fields added to every following log line of this context (e.g. `mode`)."""
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def get_logger(name: str = "polycopy") -> Any:
+    return structlog.stdlib.get_logger(name)
+
+
+def scrub(mapping: MutableMapping[str, Any], keys: Iterable[str] = ()) -> dict[str, Any]:
+    """A redacted copy of a mapping (for /status, error reports)."""
+    return {k: _clean(k, v) for k, v in mapping.items() if k not in set(keys)}

@@ -1,0 +1,54 @@
+"""sd_notify without libsystemd: datagrams to $NOTIFY_SOCKET (READY, WATCHDOG, RELOADING,
+STOPPING, STATUS). A no-op when not started by systemd."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+
+class Notifier:
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        address = env.get("NOTIFY_SOCKET", "")
+        self._address: str | None = None
+        if address:
+            # a leading '@' names a Linux abstract-namespace socket
+            self._address = "\0" + address[1:] if address.startswith("@") else address
+        usec = env.get("WATCHDOG_USEC", "")
+        pid = env.get("WATCHDOG_PID", "")
+        mine = not pid or pid == str(os.getpid())
+        self.watchdog_interval_s: float | None = (
+            int(usec) / 1_000_000 / 2 if usec.isdigit() and mine else None
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self._address is not None
+
+    def _send(self, message: str) -> None:
+        if self._address is None:
+            return
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.connect(self._address)
+                sock.sendall(message.encode())
+            except OSError:
+                pass  # systemd gone or socket closed: nothing useful to do
+
+    def ready(self, status: str = "") -> None:
+        self._send("READY=1" + (f"\nSTATUS={status}" if status else ""))
+
+    def watchdog(self) -> None:
+        self._send("WATCHDOG=1")
+
+    def reloading(self) -> None:
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self._send(f"RELOADING=1\nMONOTONIC_USEC={usec}")
+
+    def stopping(self) -> None:
+        self._send("STOPPING=1")
+
+    def status(self, text: str) -> None:
+        self._send(f"STATUS={text}")
