@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sim_rig import one_certificate
 
 from polycopy.sim import SimConfig, SimServer
 
@@ -19,6 +20,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(
                 pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
             )
+
+
+@pytest.fixture(autouse=True)
+def _cheap_tls_setup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The SDK builds eleven httpx clients per secure client, each loading the whole CA bundle
+    (~50 ms apiece); every request here is plain http to 127.0.0.1, so one certificate will do."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(one_certificate(tmp_path_factory.mktemp("ca"))))
 
 
 @pytest.fixture

@@ -52,6 +52,18 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+def one_certificate(directory: Path) -> Path:
+    """A CA bundle of one certificate (the first of certifi's): cheap to load."""
+    import certifi
+
+    text = Path(certifi.where()).read_text(encoding="ascii")
+    end = text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    start = text.index("-----BEGIN CERTIFICATE-----")
+    path = directory / "one-ca.pem"
+    path.write_text(text[start:end] + "\n", encoding="ascii")
+    return path
+
+
 def new_key() -> str:
     return "0x" + bytes(Account.create().key).hex()
 
@@ -145,5 +157,10 @@ async def build_rig(
     copier = Copier(loaded.leaders, markets=catalog.rules)
     ledger.load_into(copier.book)
     service = ExecutionService(executor, ledger, copier.complete, order_type=settings.order_type)
-    await service.reconcile()
+    try:
+        await service.reconcile()
+    except BaseException:
+        await executor.close()
+        ledger.close()
+        raise
     return Rig(mode, sim, ledger, copier, service, executor, catalog, key)

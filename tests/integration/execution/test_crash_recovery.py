@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from sim_rig import eventually
+from sim_rig import eventually, one_certificate
 
 from polycopy.sim import AcceptThenHang, SimServer
 
@@ -127,18 +127,6 @@ class Zygote:
         if self.process.stdin is not None:
             self.process.stdin.close()
         await asyncio.wait_for(self.process.wait(), timeout=10)
-
-
-def one_certificate(directory: Path) -> Path:
-    """A CA bundle of one certificate (the first of certifi's): cheap to load."""
-    import certifi
-
-    text = Path(certifi.where()).read_text(encoding="ascii")
-    end = text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
-    start = text.index("-----BEGIN CERTIFICATE-----")
-    path = directory / "one-ca.pem"
-    path.write_text(text[start:end] + "\n", encoding="ascii")
-    return path
 
 
 def command(sim: SimServer, chain: Chain, crash_at: str | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sim_rig import LEADER, Rig, build_rig, eventually
 
 from polycopy.domain.events import Decision
 from polycopy.domain.reasons import Outcome, Reason
+from polycopy.execution.errors import ReconcileError
 from polycopy.execution.service import DuplicateIntentError
 from polycopy.execution.states import OrderStatus
 from polycopy.sim import AcceptThenHang, ErrorStatus, PartialFill, RateLimit, RejectOrder, SimServer
@@ -200,5 +201,26 @@ async def test_restart_reconciles_before_any_new_order(sim: SimServer, tmp_path:
         assert decision.outcome is Outcome.EXECUTED
         assert len(sim.requests(path="/order", method="POST")) == posts_before + 1
         await eventually(lambda: len(second.ledger.fills()) == 1)
+    finally:
+        await second.close()
+
+
+async def test_failed_reconciliation_blocks_trading(sim: SimServer, tmp_path: Path) -> None:
+    first = await build_rig("live", sim, tmp_path, order_timeout_s=1)
+    token = market(sim)
+    sim.faults.arm(ErrorStatus(path="/order", method="POST", status=500))
+    await first.copy(token, "BUY", "0.50", "10")  # left UNKNOWN
+    key = first.key
+    await first.close()
+    posts = len(sim.requests(path="/order", method="POST"))
+    sim.faults.arm(ErrorStatus(path="/data/order/*", status=500, times=None))
+    with pytest.raises(ReconcileError):
+        await build_rig("live", sim, tmp_path, key=key, venue_get_retries=1)
+    assert len(sim.requests(path="/order", method="POST")) == posts  # R5: zero POSTs
+    sim.faults.clear()
+    second = await build_rig("live", sim, tmp_path, key=key)
+    try:
+        assert second.service.reconciled
+        assert second.ledger.open_intents() == []
     finally:
         await second.close()
