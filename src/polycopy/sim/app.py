@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from polycopy.sim.control import Control
-from polycopy.sim.faults import Handler, http_fault_middleware
+from polycopy.sim.faults import RECORD, Handler, http_fault_middleware
 
 if TYPE_CHECKING:
     from polycopy.sim.server import SimServer
@@ -65,7 +65,7 @@ def recording_middleware(log: deque[dict[str, Any]], clock: Callable[[], float])
             "status": None,
         }
         log.append(record)
-        request["sim_record"] = record
+        request[RECORD] = record
         response = await handler(request)
         if record.get("fault") not in _UNANSWERED:
             record["status"] = response.status

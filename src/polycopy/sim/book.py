@@ -44,8 +44,9 @@ class Walk:
 
 class Book:
     __slots__ = (
-        "asks",
-        "bids",
+        "_asks",
+        "_bids",
+        "_pending",
         "condition_id",
         "depth",
         "last_trade_price",
@@ -62,18 +63,34 @@ class Book:
         self.condition_id = condition_id
         self.tick = tick
         self.depth = depth
-        self.bids: list[Level] = []  # highest first
-        self.asks: list[Level] = []  # lowest first
+        self._bids: list[Level] = []  # highest first
+        self._asks: list[Level] = []  # lowest first
+        # the last leader trade, applied to the levels only when someone reads them: at
+        # thousands of trades a second most books are never looked at in between
+        self._pending: tuple[str, Decimal, Decimal] | None = None
         self.pinned = False  # set explicitly by a test: leader trades leave it alone
         self.last_trade_price: Decimal | None = None
         self.timestamp_ms = now_ms
+
+    @property
+    def bids(self) -> list[Level]:
+        if self._pending is not None:
+            self._materialize()
+        return self._bids
+
+    @property
+    def asks(self) -> list[Level]:
+        if self._pending is not None:
+            self._materialize()
+        return self._asks
 
     # --- shaping -----------------------------------------------------------------------------
     def seed(self, price: Decimal, now_ms: int) -> None:
         """A fresh two-sided book one tick either side of `price`."""
         p = self.on_grid(price)
-        self.bids = self._ladder(p - self.tick, -self.tick)
-        self.asks = self._ladder(p + self.tick, self.tick)
+        self._bids = self._ladder(p - self.tick, -self.tick)
+        self._asks = self._ladder(p + self.tick, self.tick)
+        self._pending = None
         self.last_trade_price = p
         self.timestamp_ms = now_ms
 
@@ -84,28 +101,36 @@ class Book:
         self.timestamp_ms = now_ms
         if self.pinned:
             return False
-        if taker_side == "BUY":
-            self.asks = self._ladder(p, self.tick, taken=size)
-            self.bids = self._ladder(p - self.tick, -self.tick)
-        else:
-            self.bids = self._ladder(p, -self.tick, taken=size)
-            self.asks = self._ladder(p + self.tick, self.tick)
+        self._pending = (taker_side, p, size)
         return True
+
+    def _materialize(self) -> None:
+        assert self._pending is not None
+        taker_side, p, size = self._pending
+        self._pending = None
+        if taker_side == "BUY":
+            self._asks = self._ladder(p, self.tick, taken=size)
+            self._bids = self._ladder(p - self.tick, -self.tick)
+        else:
+            self._bids = self._ladder(p, -self.tick, taken=size)
+            self._asks = self._ladder(p + self.tick, self.tick)
 
     def replace(
         self, bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal, Decimal]], now_ms: int
     ) -> None:
         """Set the levels exactly (any order given); the book is pinned from now on."""
-        self.bids = sorted((Level(p, s) for p, s in bids if s > 0), key=lambda x: -x.price)
-        self.asks = sorted((Level(p, s) for p, s in asks if s > 0), key=lambda x: x.price)
+        self._bids = sorted((Level(p, s) for p, s in bids if s > 0), key=lambda x: -x.price)
+        self._asks = sorted((Level(p, s) for p, s in asks if s > 0), key=lambda x: x.price)
+        self._pending = None
         self.pinned = True
         self.timestamp_ms = now_ms
 
     def retick(self, tick: Decimal, now_ms: int) -> None:
         """Move every level onto a new grid (bids down, asks up) and merge what collides."""
+        bids, asks = self.bids, self.asks
         self.tick = tick
-        self.bids = _merge(self.bids, tick, ROUND_FLOOR, descending=True)
-        self.asks = _merge(self.asks, tick, ROUND_CEILING, descending=False)
+        self._bids = _merge(bids, tick, ROUND_FLOOR, descending=True)
+        self._asks = _merge(asks, tick, ROUND_CEILING, descending=False)
         self.timestamp_ms = now_ms
 
     def on_grid(self, price: Decimal) -> Decimal:

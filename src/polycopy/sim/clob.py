@@ -26,7 +26,7 @@ from polycopy.domain.money import ONE, ZERO, fmt
 from polycopy.sim.auth import L2_ERROR, ApiCredentials, AuthError, KeyStore, verify_l1, verify_l2
 from polycopy.sim.book import Walk
 from polycopy.sim.clob_ws import trade_json
-from polycopy.sim.faults import Faults, PartialFill, RejectOrder
+from polycopy.sim.faults import RECORD, Faults, PartialFill, RejectOrder
 from polycopy.sim.settings import SimConfig
 from polycopy.sim.signing import (
     NEG_RISK_EXCHANGE,
@@ -114,6 +114,9 @@ class ClobApi:
         self.config = config
         self.clock = clock
         self._heartbeats: dict[str, float] = {}  # api key → monotonic time of its last beat
+        # called with (order hash, body) as each POST /order arrives, before the venue looks
+        # at it: lets a test check what the client had made durable before sending
+        self.arrival_hooks: list[Callable[[str, Any], None]] = []
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -399,13 +402,15 @@ class ClobApi:
             return 400, {"error": "Invalid token id"}, ""
         digest = order_digest(posted.struct, neg_risk=market.neg_risk)
         order_hash = "0x" + digest.hex()
+        for hook in self.arrival_hooks:
+            hook(order_hash, payload)
         order = self.state.orders.get(order_hash)
         if order is not None:
             order.received += 1
             if order.accepted:
                 return 400, {"error": f"order {order_hash} is invalid. Duplicated."}, order_hash
         else:
-            order = self._new_order(posted, order_hash, creds)
+            order = self._new_order(posted, order_hash, market)
             self.state.record_order(order)
         try:
             self._check(posted, digest, order, market, creds)
@@ -421,7 +426,7 @@ class ClobApi:
         order.accepted += 1
         return 200, answer, order_hash
 
-    def _new_order(self, posted: Posted, order_hash: str, creds: ApiCredentials) -> SimOrder:
+    def _new_order(self, posted: Posted, order_hash: str, market: Market) -> SimOrder:
         s = posted.struct
         shares = from_base_units(s.taker_amount if posted.side == BUY else s.maker_amount)
         return SimOrder(
@@ -434,7 +439,7 @@ class ClobApi:
             order_type=posted.order_type,
             maker_amount=s.maker_amount,
             taker_amount=s.taker_amount,
-            price=_implied_price(posted),
+            price=_order_price(posted, market.tick_size),
             original_size=shares,
             expiration=posted.expiration,
             created_at=self.clock(),
@@ -456,6 +461,7 @@ class ClobApi:
             signer = recover_signer(digest, posted.signature)
         except SignatureError:
             raise Refused(INVALID_SIGNATURE) from None
+        order.recovered_signer = signer
         if signer.lower() != s.signer.lower():
             raise Refused(INVALID_SIGNATURE)
         if s.signature_type == 0 and s.maker.lower() != signer.lower():
@@ -471,10 +477,12 @@ class ClobApi:
             raise Refused(f"order {order.order_hash} is invalid. Invalid amounts")
         tick = market.tick_size
         price = order.price
+        if posted.order_type not in MARKETABLE:
+            price = _exact_price(posted)  # a limit order's amounts spell its price exactly
         if price % tick != 0 or not tick <= price <= ONE - tick:
             raise Refused(
-                f"order {order.order_hash} is invalid. Price ({fmt(price)}) breaks minimum tick "
-                f"size rule: {fmt(tick)}"
+                f"order {order.order_hash} is invalid. Price ({_shown(price)}) breaks minimum "
+                f"tick size rule: {fmt(tick)}"
             )
         self._check_precision(posted, tick)
         shares = order.original_size
@@ -823,14 +831,26 @@ def _decode_order(payload: Any) -> Posted:
     )
 
 
-def _implied_price(posted: Posted) -> Decimal:
-    """The limit the signed amounts imply, read at the finest grid (4 decimals)."""
+def _exact_price(posted: Posted) -> Decimal:
+    """The price per share the signed amounts imply."""
     s = posted.struct
     if s.maker_amount <= 0 or s.taker_amount <= 0:
         return ZERO
     making, taking = Decimal(s.maker_amount), Decimal(s.taker_amount)
-    raw = making / taking if posted.side == BUY else taking / making
-    return raw.quantize(Decimal("0.0001")).normalize()
+    return making / taking if posted.side == BUY else taking / making
+
+
+def _order_price(posted: Posted, tick: Decimal) -> Decimal:
+    """The order's price as the venue reads it: a marketable order's amounts are rounded
+    (shares to 4 decimals), so its price is theirs rounded to the tick's decimals."""
+    exact = _exact_price(posted)
+    if posted.order_type in MARKETABLE:
+        return exact.quantize(tick)
+    return exact
+
+
+def _shown(price: Decimal) -> str:
+    return fmt(price.quantize(BASE_UNIT).normalize())
 
 
 def _cap(partial: PartialFill | None, wanted: Decimal) -> Decimal | None:
@@ -842,8 +862,8 @@ def _cap(partial: PartialFill | None, wanted: Decimal) -> Decimal | None:
 
 
 def _note(request: web.Request, **fields: Any) -> None:
-    record = request.get("sim_record")
-    if isinstance(record, dict):
+    record = request.get(RECORD)
+    if record is not None:
         record.update(fields)
 
 

@@ -32,6 +32,8 @@ from aiohttp import web
 from polycopy.domain.money import BadNumber, to_decimal
 
 CHANNELS = ("rtds", "market", "user")
+# where a request's log entry lives while it is handled (faults and the order desk add to it)
+RECORD = web.RequestKey("sim_record", dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -355,8 +357,8 @@ def http_fault_middleware(faults: Faults, released: asyncio.Event) -> Any:
         fault = faults.take_http(request.method, request.path)
         if fault is None:
             return await handler(request)
-        record = request.get("sim_record")
-        if isinstance(record, dict):
+        record = request.get(RECORD)
+        if record is not None:
             record["fault"] = _NAMES[type(fault)]
         if isinstance(fault, RateLimit):
             return web.json_response(

@@ -13,13 +13,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from polycopy.domain.events import LeaderTrade
 from polycopy.domain.money import to_decimal
 from polycopy.ingest.decode import DecodeError, decode_trade
 from polycopy.sim.state import Market, Profile, SimState, Token
 from polycopy.synth import ActivityGenerator
 from polycopy.tapes import read_trade_rows
 
-Timed = tuple[float, Mapping[str, Any]]  # (seconds on the source's clock, activity row)
+# (seconds on the source's clock, activity row, the row decoded when that was done already)
+Timed = tuple[float, Mapping[str, Any], LeaderTrade | None]
+Emit = Callable[[list[tuple[Mapping[str, Any], LeaderTrade | None]]], None]
 _BATCH = 1000  # rows emitted before yielding to the event loop when far behind
 
 
@@ -33,7 +36,7 @@ def tape_feed(state: SimState, paths: Sequence[Path]) -> Iterator[Timed]:
         except DecodeError:
             continue
         state.market_for_row(row, trade.asset, trade.price)
-        timed.append((trade.timestamp.timestamp(), row))
+        timed.append((trade.timestamp.timestamp(), row, trade))
     return iter(timed)
 
 
@@ -63,7 +66,7 @@ def generator_feed(state: SimState, seed: int, markets: int) -> Iterator[Timed]:
 
     def timed() -> Iterator[Timed]:
         for row in generator:
-            yield generator.elapsed_s, row
+            yield generator.elapsed_s, row, None
 
     return timed()
 
@@ -75,7 +78,7 @@ class Playback:
         self,
         rows: Iterator[Timed],
         speed: float,
-        emit: Callable[[list[Mapping[str, Any]]], None],
+        emit: Emit,
     ) -> None:
         self._rows = rows
         self._speed = speed
@@ -87,8 +90,8 @@ class Playback:
         loop = asyncio.get_running_loop()
         started = loop.time()
         first: float | None = None
-        batch: list[Mapping[str, Any]] = []
-        for at, row in self._rows:
+        batch: list[tuple[Mapping[str, Any], LeaderTrade | None]] = []
+        for at, row, trade in self._rows:
             if first is None:
                 first = at
             wait = started + (at - first) / self._speed - loop.time()
@@ -96,11 +99,11 @@ class Playback:
                 self._flush(batch)
                 batch = []
                 await asyncio.sleep(max(wait, 0))
-            batch.append(row)
+            batch.append((row, trade))
         self._flush(batch)
         self.finished = True
 
-    def _flush(self, batch: list[Mapping[str, Any]]) -> None:
+    def _flush(self, batch: list[tuple[Mapping[str, Any], LeaderTrade | None]]) -> None:
         if batch:
             self._emit(batch)
             self.emitted += len(batch)

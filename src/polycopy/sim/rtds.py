@@ -78,10 +78,13 @@ class RtdsHub(StreamHub, StateListener):
     # --- leader fills ----------------------------------------------------------------------
     def fill_recorded(self, fill: ActivityFill) -> None:
         lag = self.config.rtds_lag_s
+        if not self.subscribers and lag <= 0:
+            return  # nobody can see it: RTDS has no replay
         trades_lag = lag + self.config.rtds_trades_extra_lag_s
+        payload = _dumps(self.payload(fill))  # once for both frame types
         if fill.role == "taker":
-            self._later(lag, self._publish_fill, fill, "orders_matched")
-        self._later(trades_lag, self._publish_fill, fill, "trades")
+            self._later(lag, self._publish_fill, fill, payload, "orders_matched")
+        self._later(trades_lag, self._publish_fill, fill, payload, "trades")
 
     def _later(self, delay: float, call: Any, *args: Any) -> None:
         if delay <= 0:
@@ -89,15 +92,14 @@ class RtdsHub(StreamHub, StateListener):
         else:
             asyncio.get_running_loop().call_later(delay, call, *args)
 
-    def _publish_fill(self, fill: ActivityFill, kind: str) -> None:
-        payload = self.payload(fill)
-        self.publish(kind, payload)
+    def _publish_fill(self, fill: ActivityFill, payload: str, kind: str) -> None:
+        self.publish(kind, payload, fill.market)
         if kind == "trades" and fill.role == "taker" and self.config.counterparty_rows:
             # the maker on the other side of a leader's taker fill: another wallet's row
-            maker = dict(payload)
+            maker = self.payload(fill)
             maker.update(self._stranger())
             maker["side"] = SELL if fill.side == BUY else BUY
-            self.publish("trades", maker)
+            self.publish("trades", _dumps(maker), fill.market)
 
     def payload(self, fill: ActivityFill) -> dict[str, Any]:
         market, token, profile = fill.market, fill.token, fill.profile
@@ -122,13 +124,14 @@ class RtdsHub(StreamHub, StateListener):
             "transactionHash": fill.tx_hash,
         }
 
-    def publish(self, kind: str, payload: dict[str, Any]) -> None:
-        targets = [s for s in self.subscribers if _wants(s, kind, payload)]
+    def publish(self, kind: str, payload: str, market: Market) -> None:
+        """One `activity` frame of `kind` carrying `payload` (JSON text) to its subscribers."""
+        targets = [s for s in self.subscribers if _wants(s, kind, market)]
         if not targets:
             return
         body = (
             '"payload":'
-            + json.dumps(payload, separators=(",", ":"))
+            + payload
             + ',"timestamp":'
             + str(self.state.now_ms())
             + ',"topic":"activity","type":"'
@@ -177,8 +180,9 @@ class RtdsHub(StreamHub, StateListener):
             "transactionHash": f"0x{self._rng.getrandbits(256):064x}",
         }
         payload.update(self._stranger())
-        self.publish("orders_matched", payload)
-        self.publish("trades", payload)
+        text = _dumps(payload)
+        self.publish("orders_matched", text, market)
+        self.publish("trades", text, market)
 
     def _stranger(self) -> dict[str, str]:
         wallet, profile = self._crowd[self._rng.randrange(len(self._crowd))]
@@ -198,22 +202,27 @@ class RtdsHub(StreamHub, StateListener):
         return known
 
 
-def _wants(sub: Subscriber, kind: str, payload: dict[str, Any]) -> bool:
+def _dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def _wants(sub: Subscriber, kind: str, market: Market) -> bool:
     subscriptions: dict[tuple[str, str], str | None] = sub.state["subscriptions"]
     for key in ((TOPIC, kind), (TOPIC, "*")):
         if key in subscriptions:
             filters = subscriptions[key]
-            return filters is None or _matches(filters, payload)
+            return filters is None or _matches(filters, market)
     return False
 
 
-def _matches(filters: str, payload: dict[str, Any]) -> bool:
+def _matches(filters: str, market: Market) -> bool:
+    """RTDS filters: a JSON string naming an event_slug or a market_slug."""
     try:
         wanted = json.loads(filters)
     except ValueError:
         return False
     if not isinstance(wanted, dict):
         return False
-    if "event_slug" in wanted and wanted["event_slug"] != payload.get("eventSlug"):
+    if "event_slug" in wanted and wanted["event_slug"] != market.event_slug:
         return False
-    return not ("market_slug" in wanted and wanted["market_slug"] != payload.get("slug"))
+    return not ("market_slug" in wanted and wanted["market_slug"] != market.slug)

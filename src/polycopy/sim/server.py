@@ -23,7 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from polycopy.domain.money import CENT
+from polycopy.domain.events import LeaderTrade
+from polycopy.domain.money import CENT, fmt
 from polycopy.sim.app import build_app
 from polycopy.sim.auth import KeyStore
 from polycopy.sim.book import Book
@@ -181,8 +182,12 @@ class SimServer:
                 self.skipped_rows += 1
         return fills
 
-    def _emit_batch(self, rows: list[Mapping[str, Any]]) -> None:
-        self.emit_many(rows)
+    def _emit_batch(self, batch: list[tuple[Mapping[str, Any], LeaderTrade | None]]) -> None:
+        for row, trade in batch:
+            try:
+                self.state.record_row(row, trade=trade)
+            except ValueError:
+                self.skipped_rows += 1
 
     def emit_row(self, row: Mapping[str, Any]) -> ActivityFill:
         return self.state.record_row(row)
@@ -268,6 +273,10 @@ class SimServer:
         if approved is not None:
             account.tokens_approved = approved
 
+    def on_order_arrival(self, hook: Callable[[str, Any], None]) -> None:
+        """Call `hook(order_hash, body)` for every order posted, before it is processed."""
+        self.clob.arrival_hooks.append(hook)
+
     def change_tick(self, token_id: str, tick_size: Decimal) -> None:
         self.state.change_tick(token_id, tick_size)
 
@@ -303,17 +312,18 @@ class SimServer:
         return self.state.orders.get(order_hash)
 
     def orders(self, *, order_hash: str | None = None) -> list[dict[str, Any]]:
-        """Every order received, by hash: signer, token, side, amounts, status, fills, and how
-        often it was posted (`received`) and accepted (`accepted`)."""
+        """Every order received, by hash: the signer recovered from its signature, token, side,
+        amounts, status, fills, and how often it was posted (`received`) and accepted."""
         fills: dict[str, list[dict[str, str]]] = {}
         for t in self.state.clob_trades:
             fills.setdefault(t.taker_order_id, []).append(
-                {"trade_id": t.trade_id, "price": str(t.price), "size": str(t.size)}
+                {"trade_id": t.trade_id, "price": fmt(t.price), "size": fmt(t.size)}
             )
         return [
             {
                 "order_hash": o.order_hash,
-                "signer": o.signer,
+                "signer": o.recovered_signer,  # recovered from the signature
+                "order_signer": o.signer,  # what the order says
                 "maker": o.maker,
                 "owner": o.owner,
                 "token_id": o.token_id,
@@ -321,11 +331,11 @@ class SimServer:
                 "order_type": o.order_type,
                 "maker_amount": str(o.maker_amount),
                 "taker_amount": str(o.taker_amount),
-                "price": str(o.price),
+                "price": fmt(o.price),
                 "status": o.status,
                 "error": o.error,
-                "size_matched": str(o.size_matched),
-                "cash_matched": str(o.cash_matched),
+                "size_matched": fmt(o.size_matched),
+                "cash_matched": fmt(o.cash_matched),
                 "fills": fills.get(o.order_hash, []),
                 "received": o.received,
                 "accepted": o.accepted,

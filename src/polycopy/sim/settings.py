@@ -49,6 +49,10 @@ class SimConfig:
     order_amounts_in_base_units: bool = False  # POST /order makingAmount as "5000000", not "5"
     heartbeat_timeout_s: float = 10.0
 
+    # permessage-deflate costs more CPU per frame than everything else the simulator does for
+    # it; off unless a test wants to see compressed frames
+    ws_compression: bool = False
+
     # limits that keep a long run's memory flat
     ws_queue_frames: int = 100_000  # per connection; a slower reader is closed with 1013
     request_log_size: int = 200_000

@@ -11,12 +11,14 @@ import bisect
 import hashlib
 import random
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from polycopy.domain.money import CENT, ONE, ZERO, to_decimal
+from polycopy.domain.events import LeaderTrade
+from polycopy.domain.money import CENT, ONE, ZERO, fmt, to_decimal
 from polycopy.ingest.decode import DecodeError, decode_trade
 from polycopy.sim.book import Book
 from polycopy.sim.settings import SimConfig
@@ -100,8 +102,8 @@ class ActivityFill:
             "asset": self.token.token_id,
             "conditionId": self.market.condition_id,
             "side": self.side,
-            "price": str(self.price),
-            "size": str(self.size),
+            "price": fmt(self.price),
+            "size": fmt(self.size),
             "timestamp": self.timestamp,
             "role": self.role,
         }
@@ -190,6 +192,7 @@ class SimOrder:
     created_at: float
     status: str  # live | matched | killed | canceled | rejected
     error: str = ""
+    recovered_signer: str = ""  # whose key made the signature ("" if none could be recovered)
     size_matched: Decimal = ZERO
     cash_matched: Decimal = ZERO
     trade_ids: list[str] = field(default_factory=list)
@@ -228,6 +231,7 @@ class SimState:
         self.fills: list[ActivityFill] = []  # leader trades (origin feed), in emission order
         self._by_wallet: dict[str, list[ActivityFill]] = {}
         self._holdings: dict[str, dict[str, Holding]] = {}
+        self._unsettled: deque[ActivityFill] = deque()
         self._profiles: dict[str, Profile] = {}
         self.leaders: set[str] = set()
         self.accounts: dict[str, Account] = {}
@@ -329,25 +333,21 @@ class SimState:
             listener.book_changed(market, book)
 
     # --- wallets' fills --------------------------------------------------------------------
-    def record_row(self, row: Mapping[str, Any], *, timestamp: int | None = None) -> ActivityFill:
+    def record_row(
+        self,
+        row: Mapping[str, Any],
+        *,
+        trade: LeaderTrade | None = None,
+        timestamp: int | None = None,
+    ) -> ActivityFill:
         """A leader trade from an activity-shaped row (tape, generator, test), timed now.
 
         The row's identity fields (wallet, tx hash, token, side, price, size) are kept; its
-        timestamp is replaced by the current time unless `timestamp` is given.
+        timestamp is replaced by the current time unless `timestamp` is given. `trade` is the
+        row already decoded (tapes decode once, at load).
         """
-        if not row.get("timestamp") or not (
-            row.get("transactionHash") or row.get("transaction_hash")
-        ):
-            filled = dict(row)
-            if not filled.get("timestamp"):
-                filled["timestamp"] = int(self.clock())
-            if not (filled.get("transactionHash") or filled.get("transaction_hash")):
-                filled["transactionHash"] = self.random_hex(32)
-            row = filled
-        try:
-            trade = decode_trade(row)
-        except DecodeError as exc:
-            raise ValueError(f"not a trade row: {exc}") from None
+        if trade is None:
+            trade = self._decode(row)
         market = self.market_for_row(row, trade.asset, trade.price)
         wallet = trade.leader
         if wallet not in self._profiles:
@@ -366,6 +366,22 @@ class SimState:
             origin="feed",
             timestamp=timestamp,
         )
+
+    def _decode(self, row: Mapping[str, Any]) -> LeaderTrade:
+        """Decode a row strictly; a missing timestamp or tx hash is made up (test rows)."""
+        if not row.get("timestamp") or not (
+            row.get("transactionHash") or row.get("transaction_hash")
+        ):
+            filled = dict(row)
+            if not filled.get("timestamp"):
+                filled["timestamp"] = int(self.clock())
+            if not (filled.get("transactionHash") or filled.get("transaction_hash")):
+                filled["transactionHash"] = self.random_hex(32)
+            row = filled
+        try:
+            return decode_trade(row)
+        except DecodeError as exc:
+            raise ValueError(f"not a trade row: {exc}") from None
 
     def record_fill(
         self,
@@ -404,7 +420,10 @@ class SimState:
             rows.append(fill)
         else:
             bisect.insort(rows, fill, key=lambda f: f.sort_key)
-        self.holding(wallet, token.token_id).apply(side, price, size, fill.timestamp)
+        if self.config.data_api_lag_s > 0:
+            self._unsettled.append(fill)  # positions move when the Data API shows the fill
+        else:
+            self._settle_fill(fill)
         if origin == "feed":
             self.leaders.add(wallet)
             self.fills.append(fill)
@@ -440,6 +459,17 @@ class SimState:
         visible.sort(key=lambda f: f.sort_key)
         return visible
 
+    def _settle_fill(self, fill: ActivityFill) -> None:
+        self.holding(fill.wallet, fill.token.token_id).apply(
+            fill.side, fill.price, fill.size, fill.timestamp
+        )
+
+    def _settle(self) -> None:
+        now = self.clock()
+        pending = self._unsettled
+        while pending and pending[0].visible_at <= now:
+            self._settle_fill(pending.popleft())
+
     def holding(self, wallet: str, token_id: str) -> Holding:
         held = self._holdings.setdefault(wallet.lower(), {})
         holding = held.get(token_id)
@@ -449,6 +479,8 @@ class SimState:
         return holding
 
     def holdings_of(self, wallet: str) -> list[Holding]:
+        """The wallet's positions as the Data API shows them now."""
+        self._settle()
         return list(self._holdings.get(wallet.lower(), {}).values())
 
     def profile_of(self, wallet: str) -> Profile:
@@ -461,6 +493,7 @@ class SimState:
         self, wallet: str, token_id: str, size: Decimal, avg_price: Decimal, *, at: int = 0
     ) -> Holding:
         """Put a position straight into the Data API's view (e.g. one held before the tape)."""
+        self._settle()
         holding = self.holding(wallet, token_id)
         holding.size = size
         holding.cost = size * avg_price

@@ -4,7 +4,6 @@ handling, and delivery of data frames through the armed stream faults."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable, Collection
 from typing import Any
@@ -17,6 +16,7 @@ from polycopy.sim.settings import SimConfig
 Render = Callable[["Subscriber"], str]
 SLOW_CONSUMER = 1013
 REORDER_HOLD_S = 1.0  # a held-back frame goes out by then even if nothing follows it
+CLOSE_WAIT_S = 1.0  # how long a close waits for the client's answer (shutdown stays quick)
 
 
 class Subscriber:
@@ -71,7 +71,12 @@ class StreamHub:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self.faults.refusing(self.channel):
             return web.json_response({"error": "Service Unavailable"}, status=503)
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(
+            timeout=CLOSE_WAIT_S,
+            autoping=True,
+            max_msg_size=1 << 20,
+            compress=self.config.ws_compression,
+        )
         await ws.prepare(request)
         sub = Subscriber(ws, request, self.config.ws_queue_frames)
         self.subscribers.add(sub)
@@ -101,11 +106,10 @@ class StreamHub:
             sub.abort()
 
     async def close_all(self) -> None:
-        for sub in list(self.subscribers):
-            with contextlib.suppress(ConnectionError):
-                await sub.ws.close(code=1001, message=b"server shutdown")
         if self._held_timer is not None:
             self._held_timer.cancel()
+        closing = [sub.ws.close(code=1001, message=b"server shutdown") for sub in self.subscribers]
+        await asyncio.gather(*closing, return_exceptions=True)
 
     # --- data frames ---------------------------------------------------------------------------
     def deliver(self, targets: Collection[Subscriber], render: Render) -> None:
