@@ -110,6 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic leader activity")
     demo.set_defaults(handler=_demo)
+    status = commands.add_parser("status", help="dashboard of a running daemon")
+    status.add_argument(
+        "--url",
+        default="http://127.0.0.1:9464",
+        help="the daemon's status server (default: http://127.0.0.1:9464)",
+    )
+    status.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
+    )
+    status.add_argument("--json", action="store_true", help="print the raw /status JSON")
+    status.set_defaults(handler=_status)
     _add_sim(commands)
     return parser
 
@@ -235,6 +246,39 @@ def _replay(args: argparse.Namespace) -> int:
             json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
         )
     return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import time
+    import urllib.error
+    import urllib.request
+
+    from polycopy.observability.dashboard import render
+
+    url = args.url.rstrip("/") + "/status"
+    headers = {}
+    token = os.environ.get("POLYCOPY_STATUS_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    while True:
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - operator's URL
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                status = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            print(f"polycopy: cannot read {url}: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            if args.watch:
+                print("\033[2J\033[H", end="")
+            print(render(status))
+        if not args.watch:
+            return EXIT_OK
+        time.sleep(args.watch)
 
 
 def _sim_serve(args: argparse.Namespace) -> int:

@@ -175,27 +175,33 @@ def _json_rows(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     index = _skip_ws(text, index + 1)
     if text.startswith("]", index):
         return
+    line, counted_to = 1, 0  # newlines are counted incrementally: the file is read once
+
+    def line_at(offset: int) -> int:
+        nonlocal line, counted_to
+        line += text.count("\n", counted_to, offset)
+        counted_to = offset
+        return line
+
     while True:
-        line = text.count("\n", 0, index) + 1
+        start_line = line_at(index)
         try:
             row, index = _DECODER.raw_decode(text, index)
         except json.JSONDecodeError as exc:
-            yield (
-                exc.lineno,
-                RowProblem(label, exc.lineno, f"not valid JSON: {exc.msg}; rest of file skipped"),
-            )
+            message = f"not valid JSON: {exc.msg}; rest of file skipped"
+            yield exc.lineno, RowProblem(label, exc.lineno, message)
             return
-        yield line, row
+        yield start_line, row
         index = _skip_ws(text, index)
         if text.startswith(",", index):
             index = _skip_ws(text, index + 1)
             continue
         if text.startswith("]", index):
             return
-        line = text.count("\n", 0, index) + 1
+        where = line_at(index)
         yield (
-            line,
-            RowProblem(label, line, "expected ',' or ']' between rows; rest of file skipped"),
+            where,
+            RowProblem(label, where, "expected ',' or ']' between rows; rest of file skipped"),
         )
         return
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
-from conftest import LEADER, WHALE
 from simkit import assert_same_shape, recorded
 
+from conftest import LEADER, WHALE
 from polycopy.sim import SimConfig, SimServer
 from polycopy.sim.state import Market
 

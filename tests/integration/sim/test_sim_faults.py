@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
-from conftest import LEADER
 from simkit import Trader, eventually, next_json, rtds
 from websockets.asyncio.client import connect
 
+from conftest import LEADER
 from polycopy.sim import (
     AcceptThenHang,
     Disconnect,

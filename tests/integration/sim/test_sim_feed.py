@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import aiohttp
 import yaml
-from conftest import WHALE
 from simkit import SHARED_DATA, eventually, next_json, rtds
 
+from conftest import WHALE
 from polycopy.sim import SimConfig, SimServer
 from polycopy.synth import PRACTICAL_EXAMPLE
 

@@ -8,11 +8,11 @@ import time
 from decimal import Decimal
 
 import pytest
-from conftest import LEADER
 from eth_utils.address import to_checksum_address
 from simkit import assert_same_shape, eventually, next_json, rtds
 from websockets.asyncio.client import connect
 
+from conftest import LEADER
 from polycopy.sim import SimConfig, SimServer
 from polycopy.sim.state import Market
 
