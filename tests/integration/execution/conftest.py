@@ -1,25 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sim_rig import one_certificate
 
 from polycopy.sim import SimConfig, SimServer
-
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Workaround for the simulator at aed8a96: it stores `request["sim_record"]` under a str key,
-    # and aiohttp's NotAppKeyWarning then turns its first request into a 500 under
-    # warnings-as-errors. Fixed on the sim branch (web.RequestKey); drop after the next merge.
-    for item in items:
-        if Path(str(item.fspath)).parent == HERE:
-            item.add_marker(
-                pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-            )
 
 
 @pytest.fixture(autouse=True)

@@ -126,9 +126,14 @@ async def test_tick_rejection_refreshes_the_market_rules(rig: Rig) -> None:
     token = market(rig.sim)
     await rig.copy(token, "BUY", "0.50", "2")  # $1: learns tick 0.01
     rig.sim.change_tick(token, D("0.1"))  # nobody tells polycopy
-    refused = await rig.copy(token, "BUY", "0.50", "10")  # bound 0.52 breaks the 0.1 grid
+    # the simulator reads a marketable order's price at the current tick and never refuses it
+    # on the grid, so the venue's refusal of our (stale-grid) bound 0.52 is scripted
+    rig.sim.faults.arm(
+        RejectOrder(error="order 0x1 is invalid. Price (0.52) breaks minimum tick size rule: 0.1")
+    )
+    refused = await rig.copy(token, "BUY", "0.50", "10")
     assert refused.reasons == (Reason.EXEC_REJECTED,)
-    assert "tick" in rig.sim_orders()[-1]["error"]  # type: ignore[operator]
+    assert rig.catalog.cached(token) is None  # dropped: the next order reads the rules again
     rig.sim.set_book(token, BIDS, [(D("0.5"), D("100"))])
     accepted = await rig.copy(token, "BUY", "0.50", "10")  # re-read: bound 0.5 on the new grid
     assert accepted.outcome is Outcome.EXECUTED
