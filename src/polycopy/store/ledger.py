@@ -1,9 +1,10 @@
 """The durable execution ledger (SPEC §6, R1–R9): decisions, order intents, fills, attributed
 positions, realised PnL per leader, and the reservations that open BUY intents hold.
 
-One writer: the daemon calls it from a single task. Every write that precedes an order
-(`begin_intent`, `record_submission`) is its own `BEGIN IMMEDIATE … COMMIT` on a connection
-with `synchronous=FULL`, so it is on disk before the order leaves. Decisions that need no order
+One writer: the daemon calls it from a single task. Every write that precedes an order is its
+own `BEGIN IMMEDIATE … COMMIT` (never a deferred batch): `begin_intent`, then
+`record_submission` with `synchronous=FULL`, whose WAL fsync also makes the intent durable —
+both are on disk before the order leaves. Decisions that need no order
 are queued and group-committed (`flush`, or the next durable write).
 
 `settle` is the one place that applies fills: in a single transaction it records the fills
@@ -18,6 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -246,7 +248,7 @@ class Ledger:
         """
         intent_id = intent_id_for(plan.decision_id)
         now = self._clock()
-        with self.db.transaction() as conn:
+        with self._deferred_fsync(), self.db.transaction() as conn:
             self._write_pending(conn)
             conn.execute(
                 "INSERT OR IGNORE INTO ledger_intents(intent_id, decision_id, leader, asset,"
@@ -272,6 +274,18 @@ class Ledger:
         intent = self.intent(intent_id)
         assert intent is not None
         return intent
+
+    @contextmanager
+    def _deferred_fsync(self) -> Iterator[None]:
+        """One commit with `synchronous=NORMAL`: committed (visible, crash-safe against a killed
+        process) but its WAL frames are fsynced by the next FULL commit — which, for an intent,
+        always comes before anything is sent (`record_submission`, or `settle` when nothing
+        is). A power cut before that loses only an intent that never left the machine."""
+        self.db.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self.db.conn.execute("PRAGMA synchronous=FULL")
 
     def record_submission(self, intent: OrderIntent, submission: SignedSubmission) -> OrderIntent:
         """Durably store the signed order and its hash, state SIGNED, before the POST (R1)."""
