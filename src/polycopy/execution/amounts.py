@@ -6,12 +6,13 @@ PURE. Signed orders carry integer amounts with 6 decimals. For FAK/FOK the venue
 - BUY:  maker = pUSD offered (≤ 2 dp), taker = fewest shares accepted (≤ 4 dp).
 - SELL: maker = shares offered (≤ 2 dp), taker = least pUSD accepted (≤ 4 dp).
 
-Everything rounds towards less risk: what we give is floored, what we ask for is floored (a
-BUY never asks for more shares than the money buys at the bound; a SELL never gives more
-shares than planned). Flooring the taker side moves the implied price maker/taker a hair
-*above* a BUY's bound (below a SELL's), so that a resting order exactly at the bound can be
-matched; the check below guarantees the hair is smaller than half the finest tick (0.0001), so
-the price read at 4 decimals is the bound, and no price above it on any grid can match.
+Everything rounds towards less risk: what we give is floored (never spend or sell more than
+planned, never ask for shares the money cannot buy at the bound). Flooring a BUY's shares
+moves the implied price maker/taker a hair *above* the bound, so that a resting order exactly
+at the bound can be matched; the hair is kept under half the finest tick (0.0001), so the
+price the venue reads at 4 decimals is the bound itself and nothing above it can match (if it
+would not be, a cent less is spent). A SELL's least pUSD is floored, or rounded up by one unit
+when that keeps the price read at 4 decimals on the bound.
 """
 
 from __future__ import annotations

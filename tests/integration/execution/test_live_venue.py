@@ -229,3 +229,18 @@ async def test_failed_reconciliation_blocks_trading(sim: SimServer, tmp_path: Pa
         assert second.ledger.open_intents() == []
     finally:
         await second.close()
+
+
+async def test_fok_killed_by_the_venue_fills_nothing(sim: SimServer, tmp_path: Path) -> None:
+    rig = await build_rig("live", sim, tmp_path, order_type="FOK", book_precheck=False)
+    try:
+        token = market(sim)  # $62.10 of asks within 0.52: a $100 FOK cannot fill
+        decision = await rig.copy(token, "BUY", "0.50", "200")
+        assert decision.outcome is Outcome.SKIPPED
+        assert decision.reasons == (Reason.EXEC_NO_LIQUIDITY,)
+        assert rig.ledger.intents()[0].status is OrderStatus.CANCELED
+        assert only_order(rig)["status"] == "killed"
+        assert rig.ledger.fills() == []
+        assert rig.copier.book.reserved(LEADER) == 0
+    finally:
+        await rig.close()
