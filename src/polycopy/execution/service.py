@@ -20,6 +20,7 @@ import structlog
 
 from polycopy.crashpoints import crash_point
 from polycopy.domain.events import Decision
+from polycopy.domain.reasons import Reason
 from polycopy.domain.sizing import Execution, OrderPlan
 from polycopy.execution.errors import (
     ExecutionError,
@@ -27,7 +28,7 @@ from polycopy.execution.errors import (
     ReconcileError,
     VenueError,
 )
-from polycopy.execution.port import ExecutionReport, Executor, OrderIntent
+from polycopy.execution.port import ExecutionReport, Executor, OrderIntent, unknown
 from polycopy.execution.states import OrderStatus
 from polycopy.store.ledger import Ledger
 
@@ -81,7 +82,7 @@ class ExecutionService:
                 decision = await self._resolve(intent)
             except VenueError as exc:
                 raise ReconcileError(f"cannot reconcile intent {intent.intent_id}: {exc}") from exc
-            if decision is None:
+            if decision is None or decision.reasons[-1:] == (Reason.EXEC_UNKNOWN,):
                 still_open.append(intent)
             else:
                 resolved.append(decision)
@@ -104,7 +105,7 @@ class ExecutionService:
             except VenueError as exc:
                 log.warning("order_resolve_failed", intent_id=intent.intent_id, error=str(exc))
                 continue
-            if decision is not None:
+            if decision is not None and decision.reasons[-1:] != (Reason.EXEC_UNKNOWN,):
                 decisions.append(decision)
         return decisions
 
@@ -119,7 +120,7 @@ class ExecutionService:
             decision = await self._resolve(intent)  # sent before: ask, never resend
             if decision is None:
                 raise DuplicateIntentError(intent)
-            return decision
+            return decision  # final, or EXEC_UNKNOWN until a later look-up
         crash_point("after_intent_commit")
         report = await self.executor.execute(plan, intent, self.ledger)
         crash_point("after_response_before_fill_record")
@@ -127,11 +128,15 @@ class ExecutionService:
         return self._settle(plan, current, report)
 
     async def _resolve(self, intent: OrderIntent) -> Decision | None:
+        """Ask the venue; settle what it says. Returns the decision when one was written (a
+        final one, or the first EXEC_UNKNOWN record of an intent that had none), else None."""
         report = await self.executor.resolve(intent)
         if report is None:
-            self.ledger.note_lookup(intent, "the venue does not know this order yet")
-            return None
-        if not report.final and intent.status in (OrderStatus.UNKNOWN, OrderStatus.LIVE):
+            intent = self.ledger.note_lookup(intent, "the venue does not know this order yet")
+            if self.ledger.decision(intent.decision_id) is not None:
+                return None  # no news: the decision already says EXEC_UNKNOWN
+            report = unknown(intent.order_hash, "the venue does not know this order yet")
+        elif not report.final and self.ledger.decision(intent.decision_id) is not None:
             return None  # no news: the decision already says EXEC_UNKNOWN
         plan = self.ledger.plan_of(intent)
         decision = self._settle(plan, intent, report)

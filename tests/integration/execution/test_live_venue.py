@@ -244,3 +244,48 @@ async def test_fok_killed_by_the_venue_fills_nothing(sim: SimServer, tmp_path: P
         assert rig.copier.book.reserved(LEADER) == 0
     finally:
         await rig.close()
+
+
+async def test_an_order_the_venue_has_not_seen_yet_stays_open_with_its_decision(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """After a crash between the signed-order commit and the POST: young, it stays UNKNOWN
+    (decision EXEC_UNKNOWN, reservation kept); past `unknown_close_after_s` it expires."""
+    first = await build_rig("live", sim, tmp_path)
+    token = market(sim)
+    await first.copy(token, "BUY", "0.50", "4")  # learns the market
+    plan = first.ledger.plan_of(first.ledger.intents()[0])
+    key = first.key
+    await first.close()
+    from dataclasses import replace
+
+    from polycopy.execution.port import SignedSubmission
+    from polycopy.store.ledger import Ledger
+
+    crashed = replace(plan, context=replace(plan.context, decision_id="crashed-before-post"))
+    ledger = Ledger.open(tmp_path, "live")
+    intent = ledger.begin_intent(crashed, "FAK")
+    signed_at = int(__import__("time").time() * 1000)
+    ledger.record_submission(
+        intent, SignedSubmission("0x" + "ee" * 32, '{"makerAmount": "2000000"}', signed_at)
+    )
+    ledger.close()
+
+    young = await build_rig("live", sim, tmp_path, key=key, unknown_close_after_s=3600)
+    try:
+        [still_open] = young.ledger.open_intents()
+        assert still_open.status is OrderStatus.UNKNOWN
+        assert young.ledger.decision("crashed-before-post")["reasons"] == ["EXEC_UNKNOWN"]  # type: ignore[index]
+        assert young.copier.book.reserved(LEADER) == plan.notional
+        with pytest.raises(DuplicateIntentError):
+            await young.service.execute(crashed)  # the same decision again: never sent
+    finally:
+        await young.close()
+    old = await build_rig("live", sim, tmp_path, key=key, unknown_close_after_s=0)
+    try:
+        assert old.ledger.open_intents() == []
+        assert old.ledger.decision("crashed-before-post")["reasons"] == ["EXEC_REJECTED"]  # type: ignore[index]
+        assert old.copier.book.reserved(LEADER) == 0
+    finally:
+        await old.close()
+    assert all(o["order_hash"] != "0x" + "ee" * 32 for o in sim.orders())
