@@ -78,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         help="per-market rules: JSON {token_id: {tick_size, min_order_notional, size_step}}",
     )
     replay.add_argument(
+        "--book-dir",
+        type=Path,
+        metavar="DIR",
+        help="recorded /book JSON responses (one per file): fill by walking the latest book "
+        "at or before each trade instead of at the leader's price",
+    )
+    replay.add_argument(
         "--out",
         required=True,
         type=Path,
@@ -207,7 +214,9 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from polycopy.replay import load_markets, replay
+    from polycopy.execution.book_source import BookDirectory
+    from polycopy.execution.book_walk import BookError
+    from polycopy.replay import Fill, book_fill, fill_at_last_price, load_markets, replay
     from polycopy.report import summary_table
     from polycopy.tapes import TapeError
 
@@ -215,10 +224,16 @@ def _replay(args: argparse.Namespace) -> int:
     _print_warnings(config)
     try:
         markets = load_markets(args.markets)
+        fill: Fill = fill_at_last_price
+        if args.book_dir is not None:
+            books = BookDirectory.load(args.book_dir)
+            fill = book_fill(books, config.settings.execution.order_type.value)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", encoding="utf-8") as out:
-            result = replay(config, args.tape, out, positions=args.positions, markets=markets)
-    except TapeError as exc:
+            result = replay(
+                config, args.tape, out, positions=args.positions, markets=markets, fill=fill
+            )
+    except (TapeError, BookError) as exc:
         print(f"polycopy: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     for problem in result.stats.problems:

@@ -169,6 +169,25 @@ class StatusSection(Section):
 class ExecutionSection(Section):
     max_slippage: Money = Decimal("0.02")  # price bound: leader price ± this, on the tick grid
     order_type: OrderTypeField = OrderType.FAK
+    # every network await has a timeout; POST /order's timeout makes the outcome ambiguous
+    venue_http_timeout_s: Seconds = Decimal("5")
+    order_timeout_s: Seconds = Decimal("10")
+    # idempotent GETs: retries after the first attempt, backoff cap and total deadline
+    venue_get_retries: int = Field(default=4, ge=0, le=20)
+    venue_backoff_max_s: Seconds = Decimal("2")
+    venue_retry_deadline_s: Seconds = Decimal("15")
+    # POST /order refused before processing (429, engine restart): resends of the same bytes
+    order_resend_max: int = Field(default=2, ge=0, le=10)
+    # after an ambiguous POST: look-ups by order hash before reporting EXEC_UNKNOWN
+    unknown_lookup_attempts: int = Field(default=3, ge=1, le=20)
+    # an order the venue has never heard of, this long after signing, was not accepted
+    unknown_close_after_s: Seconds = Decimal("120")
+    # how long to wait for the trades of an accepted order to show up in /data/trades
+    fill_wait_s: Seconds = Decimal("5")
+    # live: read /book first and skip (0 POSTs) when nothing can fill within the bound (R29)
+    book_precheck: bool = True
+    # market metadata (tick, minimums, neg-risk, fees) is re-read at least this often
+    market_cache_ttl_s: Seconds = Decimal("300")
 
 
 Interval = Annotated[Decimal, BeforeValidator(_decimal_from_yaml), Field(gt=0, allow_inf_nan=False)]

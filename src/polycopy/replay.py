@@ -1,7 +1,9 @@
 """Backtest: drive recorded leader trades through the same policy and ledger code as the daemon.
 
 The simulated clock is the trade time. Paper fills happen at the asset's last tape price,
-which for a copied trade is the leader's own price (SPEC §5).
+which for a copied trade is the leader's own price (SPEC §5) — or, with recorded order books
+(`--book-dir`), by walking the latest book at or before the trade with the paper executor's
+own book walk (`book_fill`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from polycopy.domain.money import ZERO, fmt, round_shares_down
 from polycopy.domain.reasons import Outcome, Reason
 from polycopy.domain.settings import DEFAULT_MARKET, MarketRules
 from polycopy.domain.sizing import Execution, FillStatus, OrderPlan
+from polycopy.execution.amounts import VALID_TICKS
+from polycopy.execution.book_source import BookDirectory
+from polycopy.execution.book_walk import walk_plan
 from polycopy.tapes import PositionsSnapshot, Tape, TapeError, TapeStats, read_positions, read_tapes
 
 Fill = Callable[[OrderPlan, Copier], Execution]
@@ -40,6 +45,27 @@ def fill_at_last_price(plan: OrderPlan, copier: Copier) -> Execution:
     if shares <= 0:
         return Execution(FillStatus.NONE, reason=Reason.EXEC_NO_LIQUIDITY)
     return Execution(FillStatus.FILLED, shares=shares, notional=shares * price, price=price)
+
+
+def book_fill(books: BookDirectory, order_type: str = "FAK") -> Fill:
+    """Paper fills against recorded books: the latest book of the token at or before the
+    decision time, walked within the plan's bound (FAK partial, FOK all-or-nothing). A token
+    without a book falls back to `fill_at_last_price`."""
+    fok = order_type == "FOK"
+
+    def fill(plan: OrderPlan, copier: Copier) -> Execution:
+        moment = plan.context.ts
+        book = books.at(plan.asset, int(moment.timestamp() * 1000))
+        if book is None:
+            return fill_at_last_price(plan, copier)
+        tick = book.tick_size if book.tick_size in VALID_TICKS else None
+        rules = copier.market(plan.asset)
+        result = walk_plan(plan, book, fok=fok, tick=tick, min_notional=rules.min_order_notional)
+        if isinstance(result, Reason):
+            return Execution(FillStatus.NONE, reason=result)
+        return result.execution()
+
+    return fill
 
 
 @dataclass

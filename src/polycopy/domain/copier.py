@@ -178,7 +178,10 @@ class Copier:
             self.book.release(plan.leader, plan.decision_id)  # unknown keeps its reservation
         if execution.status in (FillStatus.FILLED, FillStatus.PARTIAL) and execution.shares > 0:
             price = execution.price if execution.price is not None else plan.reference_price
-            self.book.apply_fill(plan.leader, plan.asset, plan.side, execution.shares, price)
+            notional = execution.notional if execution.notional > 0 else None
+            self.book.apply_fill(
+                plan.leader, plan.asset, plan.side, execution.shares, price, notional
+            )
         return finalize(plan, execution, self.book.exposure(plan.leader), cfg)
 
     def abandon(self, plan: OrderPlan) -> None:

@@ -113,11 +113,22 @@ class AttributedBook:
                 yield leader, key, notional
 
     def apply_fill(
-        self, leader: str, asset: str, side: Side, shares: Decimal, price: Decimal
+        self,
+        leader: str,
+        asset: str,
+        side: Side,
+        shares: Decimal,
+        price: Decimal,
+        notional: Decimal | None = None,
     ) -> Decimal:
-        """Apply a filled copy order; returns the realised PnL of a sell (0 for a buy)."""
+        """Apply a filled copy order; returns the realised PnL of a sell (0 for a buy).
+
+        `notional` is what the fill cost or earned when known exactly (a multi-level fill);
+        otherwise shares × price.
+        """
         if shares <= 0:
             return ZERO
+        amount = notional if notional is not None else shares * price
         if asset not in self._marks:
             self.set_mark(asset, price)
         mark = self._marks[asset]
@@ -128,7 +139,7 @@ class AttributedBook:
                 holding = per_leader[asset] = Holding(ZERO, ZERO)
                 self._holders.setdefault(asset, set()).add(leader)
             holding.shares += shares
-            holding.cost += shares * price
+            holding.cost += amount
             self._value[leader] = self._value.get(leader, ZERO) + shares * mark
             return ZERO
         held = holding.shares if holding else ZERO
@@ -136,8 +147,8 @@ class AttributedBook:
             raise LedgerInvariantError(
                 f"sell of {shares} shares of {asset} for {leader} exceeds the {held} attributed"
             )
-        cost_out = holding.cost * shares / holding.shares
-        realized = shares * price - cost_out
+        cost_out = holding.cost if shares == held else holding.cost * shares / holding.shares
+        realized = amount - cost_out
         holding.shares -= shares
         holding.cost -= cost_out
         self._value[leader] = self._value.get(leader, ZERO) - shares * mark

@@ -120,6 +120,7 @@ class Execution:
     notional: Decimal = ZERO
     price: Decimal | None = None  # volume-weighted fill price
     reason: Reason | None = None  # EXEC_* reason when not a clean full fill
+    fee: Decimal = ZERO  # taker fees paid in pUSD (on top of a BUY's notional)
 
 
 Verdict = Decision | OrderPlan | Deferral

@@ -69,7 +69,8 @@ def register_secret(value: str) -> None:
 
 
 def redact_text(text: str) -> str:
-    for secret in _secrets:
+    # longest first: the 0x-prefixed form before its bare form, or "0x[redacted]" is left
+    for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     return HEX64.sub(REDACTED, text)

@@ -1,0 +1,570 @@
+"""Live execution through Polymarket's official SDK (`polymarket-client`, CLOB V2, pUSD).
+
+For each plan: read the market's rules, re-align the bound to its tick, compute the integer
+amounts ourselves (`amounts.py`), optionally check the book (R29: nothing fillable within the
+bound → no POST), sign through the SDK's signer in a worker thread, check that the signed
+amounts are ours, commit the signed order and its hash (`SubmissionJournal`), then POST it.
+
+The POST (R3, R4):
+- 429 (rate limited before processing): the *same* signed order is sent again, with capped
+  jittered backoff (tenacity), at most `order_resend_max` times. Never re-signed.
+- a definitive refusal (400 with a known message, a 200 carrying `errorMsg`): REJECTED, or no
+  fill for an unmatched FAK/FOK; an invalid-tick refusal also drops the cached market rules.
+- anything ambiguous (timeout, transport error, 5xx, 425, malformed answer, "Duplicated"):
+  look the order up by its hash; if the venue does not know it yet, the intent is UNKNOWN
+  (`EXEC_UNKNOWN`, reservation kept) until a later look-up resolves it.
+
+Accepted means success && errorMsg == "" && orderID != "" && status ∈ {live, matched,
+delayed} (the SDK's `AcceptedOrder`). Fills come from `/data/trades` (taker_order_id == our
+hash), identified by trade id. The SDK's auto-approve path (`place_*_order`) is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import ROUND_CEILING, Decimal
+from typing import Any, TypeVar
+
+import structlog
+from eth_account import Account
+from polymarket.clients.async_secure import AsyncSecureClient
+from polymarket.errors import (
+    PolymarketError,
+    RateLimitError,
+    RequestRejectedError,
+    TransportError,
+    UnexpectedResponseError,
+    UserInputError,
+)
+from polymarket.models.clob.account import ClobTrade, OpenOrder
+from polymarket.models.clob.order_response import AcceptedOrder, OrderResponse
+from polymarket.models.clob.orders import SignedOrder
+
+from polycopy.config import EndpointsSection
+from polycopy.crashpoints import crash_point
+from polycopy.domain.events import Side
+from polycopy.domain.money import USDC_UNIT, ZERO
+from polycopy.domain.reasons import Reason
+from polycopy.domain.sizing import OrderPlan
+from polycopy.execution.amounts import OrderAmounts, align_limit, check_signed, order_amounts
+from polycopy.execution.book_walk import NO_FEES, FeeSchedule, walk
+from polycopy.execution.clob_http import ClobHttp, VenueNotFound
+from polycopy.execution.errors import (
+    AmbiguousSubmitError,
+    AmountError,
+    ErrorClass,
+    InvariantError,
+    PermanentVenueError,
+    RejectKind,
+    TransientVenueError,
+    VenueError,
+    classify,
+)
+from polycopy.execution.markets import MarketCatalog, MarketInfo
+from polycopy.execution.port import (
+    ExecutionReport,
+    OrderIntent,
+    SignedSubmission,
+    SubmissionJournal,
+    VenueFill,
+    not_sent,
+    rejected,
+    summarize,
+    unknown,
+)
+from polycopy.execution.retry import RetryPolicy, retrying
+from polycopy.execution.sdk_env import environment_for
+from polycopy.execution.sdk_orders import sign_market_order, signed_payload
+from polycopy.execution.settings import ExecutionSettings
+from polycopy.execution.states import OrderStatus
+from polycopy.secrets import Credentials, register_secret, scrub
+
+log = structlog.get_logger("polycopy.live")
+
+T = TypeVar("T")
+BUY_COMPLETE_TOLERANCE = Decimal("0.0001")  # pUSD left unspent by a fully matched BUY
+TRADE_PAGES_MAX = 20
+SETTLING = frozenset({"MATCHED", "MATCHED_NOT_BROADCASTED", "MINED", "CONFIRMED", "RETRYING"})
+
+
+def signing_backend() -> str:
+    """The ECDSA backend eth-keys signs with (`CoinCurveECCBackend` is ~10× faster)."""
+    from eth_keys.backends import get_backend
+
+    return type(get_backend()).__name__
+
+
+class LiveExecutor:
+    def __init__(
+        self,
+        client: AsyncSecureClient,
+        http: ClobHttp,
+        catalog: MarketCatalog,
+        settings: ExecutionSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        random_fn: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        signing_threads: int = 2,
+    ) -> None:
+        self._client = client
+        self._http = http
+        self._catalog = catalog
+        self._settings = settings or ExecutionSettings()
+        self._clock = clock
+        self._random = random_fn
+        self._sleep = sleep
+        self._pool = ThreadPoolExecutor(
+            max_workers=signing_threads, thread_name_prefix="polycopy-sign"
+        )
+        self.posts = 0  # POST /order attempts made by this executor
+
+    @classmethod
+    async def create(
+        cls,
+        credentials: Credentials,
+        endpoints: EndpointsSection,
+        settings: ExecutionSettings | None = None,
+        **kwargs: Any,
+    ) -> LiveExecutor:
+        """Build the SDK's secure client (derives L2 API credentials) for `credentials`.
+
+        Only live mode calls this; paper never constructs a secure client.
+        """
+        settings = settings or ExecutionSettings()
+        backend = signing_backend()
+        if backend.startswith("CoinCurve"):
+            log.info("signing_backend_checked", backend=backend)
+        else:
+            log.warning("signing_backend_checked", backend=backend, fast=False)
+        key = credentials.private_key.get_secret_value()
+        try:
+            wallet = credentials.wallet or Account.from_key(key).address
+        except Exception:  # eth-account's message could echo input: say nothing of it
+            raise InvariantError("the private key is not usable") from None
+        environment = environment_for(endpoints.clob_url, data_url=endpoints.data_api_url)
+        try:
+            client = await asyncio.wait_for(
+                AsyncSecureClient.create(private_key=key, wallet=wallet, environment=environment),
+                timeout=settings.http_timeout_s * 4,
+            )
+        except (PolymarketError, TimeoutError) as exc:
+            raise VenueError(
+                f"cannot create the CLOB client: {type(exc).__name__}: {scrub(str(exc))}"
+            ) from None
+        register_secret(client.credentials.secret)
+        register_secret(client.credentials.passphrase)
+        http = ClobHttp(
+            endpoints.clob_url, timeout_s=settings.http_timeout_s, policy=settings.get_policy
+        )
+        catalog = MarketCatalog(http, ttl_s=settings.market_cache_ttl_s)
+        log.info("live_executor_ready", signer=client.signer, wallet=client.wallet)
+        return cls(client, http, catalog, settings, **kwargs)
+
+    @property
+    def mode(self) -> str:
+        return "live"
+
+    @property
+    def catalog(self) -> MarketCatalog:
+        return self._catalog
+
+    @property
+    def signer(self) -> str:
+        return str(self._client.signer)
+
+    async def close(self) -> None:
+        try:
+            await self._client.close()
+        finally:
+            await self._http.close()
+            self._pool.shutdown(wait=False)
+
+    # --- execute --------------------------------------------------------------------------
+    async def execute(
+        self, plan: OrderPlan, intent: OrderIntent, journal: SubmissionJournal
+    ) -> ExecutionReport:
+        settings = self._settings
+        try:
+            market = await self._catalog.get(plan.asset, plan.context.condition_id)
+        except VenueNotFound as exc:
+            return not_sent(Reason.EXEC_NO_LIQUIDITY, str(exc))
+        except VenueError as exc:
+            return rejected(None, f"market rules unavailable: {exc}", OrderStatus.ABANDONED)
+        try:
+            limit = align_limit(plan.side, plan.limit_price, market.tick_size)
+            amounts = order_amounts(plan.side, plan.notional, plan.shares, limit)
+        except AmountError as exc:
+            return not_sent(Reason.MARKET_MIN_ORDER_SIZE, str(exc))
+        value = amounts.maker if plan.side is Side.BUY else amounts.maker * limit
+        if value < market.min_order_notional:
+            return not_sent(
+                Reason.MARKET_MIN_ORDER_SIZE, f"${value} < ${market.min_order_notional}"
+            )
+        if settings.book_precheck:
+            refusal = await self._precheck(plan, amounts, market, intent.order_type == "FOK")
+            if refusal is not None:
+                return refusal
+        loop = asyncio.get_running_loop()
+        signed, order_hash = await loop.run_in_executor(
+            self._pool,
+            functools.partial(
+                sign_market_order,
+                self._client,
+                token_id=plan.asset,
+                side=plan.side.value,
+                maker_amount=amounts.maker_amount,
+                taker_amount=amounts.taker_amount,
+                neg_risk=market.neg_risk,
+                order_type=intent.order_type,
+            ),
+        )
+        check_signed(amounts, signed.side, signed.maker_amount, signed.taker_amount)
+        intent = journal.record_submission(
+            intent, SignedSubmission(order_hash, signed_payload(signed), signed.timestamp)
+        )
+        crash_point("after_commit_before_post")
+        log.info(
+            "order_submitted",
+            intent_id=intent.intent_id,
+            order_hash=order_hash,
+            side=plan.side.value,
+            asset=plan.asset,
+            maker_amount=amounts.maker_amount,
+            taker_amount=amounts.taker_amount,
+            limit=limit,
+        )
+        return await self._submit(intent, signed, order_hash, amounts, market)
+
+    async def _precheck(
+        self, plan: OrderPlan, amounts: OrderAmounts, market: MarketInfo, fok: bool
+    ) -> ExecutionReport | None:
+        try:
+            book = await self._http.book(plan.asset)
+        except VenueNotFound as exc:
+            return not_sent(Reason.EXEC_NO_LIQUIDITY, str(exc))
+        except VenueError as exc:  # the venue will decide; a failed read must not block
+            log.warning("book_precheck_skipped", asset=plan.asset, error=str(exc))
+            return None
+        result = walk(
+            book,
+            plan.side,
+            limit=amounts.limit_price,
+            notional=amounts.maker if plan.side is Side.BUY else ZERO,
+            shares=amounts.maker if plan.side is Side.SELL else ZERO,
+            fok=fok,
+            fees=market.fees,
+        )
+        if result.fills:
+            return None
+        return not_sent(result.reason or Reason.EXEC_NO_LIQUIDITY, "book precheck: no POST")
+
+    async def _submit(
+        self,
+        intent: OrderIntent,
+        signed: SignedOrder,
+        order_hash: str,
+        amounts: OrderAmounts,
+        market: MarketInfo,
+    ) -> ExecutionReport:
+        settings = self._settings
+        policy = RetryPolicy(
+            retries=settings.order_resend_max,
+            base_s=settings.get_policy.base_s,
+            cap_s=settings.get_policy.cap_s,
+            deadline_s=settings.get_policy.deadline_s,
+        )
+        try:
+            response = await self._post_with_resends(signed, policy)
+        except TransientVenueError as exc:
+            return rejected(order_hash, f"not accepted (rate limited): {exc.message}")
+        except PermanentVenueError as exc:
+            if exc.kind is RejectKind.TICK:
+                self._catalog.invalidate(intent.asset)
+            if exc.kind is RejectKind.UNFILLED:
+                log.info("order_unfilled", intent_id=intent.intent_id, detail=exc.message)
+                return ExecutionReport(
+                    OrderStatus.CANCELED,
+                    summarize((), False),
+                    order_hash=order_hash,
+                    detail=exc.message,
+                )
+            log.warning("order_rejected", intent_id=intent.intent_id, detail=exc.message)
+            return rejected(order_hash, exc.message)
+        except AmbiguousSubmitError as exc:
+            log.warning("order_submit_ambiguous", intent_id=intent.intent_id, detail=exc.message)
+            report = await self._look_up(intent, order_hash, amounts, market)
+            return report if report is not None else unknown(order_hash, exc.message)
+        crash_point("after_post_before_response")
+        return await self._accepted(intent, order_hash, amounts, market, response)
+
+    async def _post_with_resends(self, signed: SignedOrder, policy: RetryPolicy) -> AcceptedOrder:
+        """POST, and on a provable non-acceptance (429) the *same* signed order again."""
+        async for attempt in retrying(policy, random_fn=self._random, sleep=self._sleep):
+            with attempt:
+                return await self._post(signed)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _post(self, signed: SignedOrder) -> AcceptedOrder:
+        """One POST /order of the signed order; venue answers translated to our tree."""
+        self.posts += 1
+        try:
+            response: OrderResponse = await asyncio.wait_for(
+                self._client.post_order(signed), timeout=self._settings.order_timeout_s
+            )
+        except TimeoutError:
+            raise AmbiguousSubmitError(
+                f"no answer within {self._settings.order_timeout_s}s"
+            ) from None
+        except RateLimitError as exc:
+            raise TransientVenueError(
+                "rate limited", status=429, retry_after=exc.retry_after
+            ) from None
+        except RequestRejectedError as exc:
+            raise _translate(exc.status, scrub(str(exc)), exc.code, exc.retry_after) from None
+        except (TransportError, UnexpectedResponseError) as exc:
+            raise AmbiguousSubmitError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
+        except UserInputError as exc:  # the SDK refused our own order: our bug
+            raise InvariantError(f"SDK refused the signed order: {exc}") from None
+        if isinstance(response, AcceptedOrder):
+            return response
+        raise _translate(None, response.message, response.code, None)
+
+    async def _accepted(
+        self,
+        intent: OrderIntent,
+        order_hash: str,
+        amounts: OrderAmounts,
+        market: MarketInfo,
+        response: AcceptedOrder,
+    ) -> ExecutionReport:
+        if response.order_id.lower() != order_hash.lower():
+            log.warning(
+                "order_id_mismatch",
+                intent_id=intent.intent_id,
+                ours=order_hash,
+                venue=response.order_id,
+            )
+        if response.status == "matched":
+            fills = await self._wait_for_fills(intent, order_hash, market, set(response.trade_ids))
+            if fills is not None:
+                complete = _complete(amounts, fills)
+                status = OrderStatus.FILLED if complete else OrderStatus.CANCELED
+                return ExecutionReport(status, summarize(fills, complete), fills, order_hash)
+        report = await self._look_up(intent, order_hash, amounts, market)
+        if report is not None:
+            return report
+        return unknown(order_hash, f"accepted ({response.status}); fills not visible yet")
+
+    async def _wait_for_fills(
+        self,
+        intent: OrderIntent,
+        order_hash: str,
+        market: MarketInfo,
+        expected: set[str],
+    ) -> tuple[VenueFill, ...] | None:
+        """The order's trades, once every trade id of the POST answer is visible."""
+        deadline = time.monotonic() + self._settings.fill_wait_s
+        delay = 0.05
+        while True:
+            try:
+                fills = await self._trades_for(intent, order_hash, market.fees)
+            except VenueError as exc:
+                log.warning("fills_lookup_failed", intent_id=intent.intent_id, error=str(exc))
+                fills = None
+            if fills is not None:
+                seen = {f.trade_id for f in fills}
+                if (expected and expected <= seen) or (not expected and fills):
+                    return fills
+            if time.monotonic() >= deadline:
+                return None
+            await self._sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    # --- resolution by look-up -------------------------------------------------------------
+    async def _look_up(
+        self,
+        intent: OrderIntent,
+        order_hash: str,
+        amounts: OrderAmounts,
+        market: MarketInfo,
+    ) -> ExecutionReport | None:
+        """Right after an ambiguous answer: ask a few times; None if the venue knows nothing."""
+        for attempt in range(self._settings.unknown_lookup_attempts):
+            try:
+                report = await self._resolve_hash(
+                    intent, order_hash, amounts.maker, market.fees, allow_expire=False
+                )
+            except VenueError as exc:
+                log.warning("order_lookup_failed", intent_id=intent.intent_id, error=str(exc))
+                report = None
+            if report is not None:
+                return report
+            if attempt + 1 < self._settings.unknown_lookup_attempts:
+                await self._sleep(0.1 * (attempt + 1))
+        return None
+
+    async def resolve(self, intent: OrderIntent) -> ExecutionReport | None:
+        if intent.order_hash is None or intent.signed_order is None:
+            # NEW: committed, never signed, so never sent
+            return rejected(None, "never sent (stopped before signing)", OrderStatus.ABANDONED)
+        maker = Decimal(int(json.loads(intent.signed_order)["makerAmount"])) / 10**6
+        market = self._catalog.cached(intent.asset)
+        fees = market.fees if market is not None else NO_FEES
+        return await self._resolve_hash(intent, intent.order_hash, maker, fees, allow_expire=True)
+
+    async def _resolve_hash(
+        self,
+        intent: OrderIntent,
+        order_hash: str,
+        maker: Decimal,
+        fees: FeeSchedule,
+        *,
+        allow_expire: bool,
+    ) -> ExecutionReport | None:
+        order = await self._get_order(order_hash)
+        fills = await self._trades_for(intent, order_hash, fees)
+        complete = _complete_by(intent.side, maker, fills)
+        if order is None and not fills:
+            signed_at = (intent.signed_at_ms or 0) / 1000
+            age = self._clock() - signed_at
+            if allow_expire and age >= self._settings.unknown_close_after_s:
+                return rejected(
+                    order_hash, f"the venue never received it ({age:.0f}s)", OrderStatus.EXPIRED
+                )
+            return None
+        status = _order_status(order) if order is not None else "matched"
+        if complete:
+            return ExecutionReport(OrderStatus.FILLED, summarize(fills, True), fills, order_hash)
+        if status in ("live", "delayed", "unmatched"):
+            return unknown(order_hash, f"order {status}", OrderStatus.LIVE)
+        if status == "invalid" and not fills:
+            return rejected(order_hash, "the venue marked the order invalid")
+        detail = f"order {status}"
+        return ExecutionReport(
+            OrderStatus.CANCELED, summarize(fills, False), fills, order_hash, detail
+        )
+
+    async def _get_order(self, order_hash: str) -> OpenOrder | None:
+        async def once() -> OpenOrder | None:
+            try:
+                return await self._sdk(self._client.get_order(order_id=order_hash))
+            except VenueNotFound:
+                return None
+
+        async for attempt in retrying(self._settings.get_policy, sleep=self._sleep):
+            with attempt:
+                return await once()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _trades_for(
+        self, intent: OrderIntent, order_hash: str, fees: FeeSchedule
+    ) -> tuple[VenueFill, ...]:
+        """Our fills of `order_hash`: trades where it was the taker (or a maker)."""
+        after = None
+        if intent.signed_at_ms:
+            after = str(int(intent.signed_at_ms / 1000) - 300)
+
+        async def once() -> tuple[VenueFill, ...]:
+            fills: list[VenueFill] = []
+            pages = 0
+            paginator = self._client.list_account_trades(asset_id=intent.asset, after=after)
+            iterator = paginator.__aiter__()
+            while pages < TRADE_PAGES_MAX:
+                try:
+                    page = await self._sdk(iterator.__anext__())
+                except StopAsyncIteration:
+                    break
+                pages += 1
+                for trade in page.items:
+                    fill = fill_from_trade(trade, order_hash, fees)
+                    if fill is not None:
+                        fills.append(fill)
+            return tuple(fills)
+
+        async for attempt in retrying(self._settings.get_policy, sleep=self._sleep):
+            with attempt:
+                return await once()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _sdk(self, call: Awaitable[T]) -> T:
+        """An SDK read with our timeout, its errors translated (transient ones retried)."""
+        try:
+            return await asyncio.wait_for(call, timeout=self._settings.http_timeout_s)
+        except TimeoutError:
+            raise TransientVenueError("no answer in time") from None
+        except RateLimitError as exc:
+            raise TransientVenueError(
+                "rate limited", status=429, retry_after=exc.retry_after
+            ) from None
+        except RequestRejectedError as exc:
+            message = scrub(str(exc))
+            if exc.status == 404:
+                raise VenueNotFound(message) from None
+            if exc.status in (408, 425) or exc.status >= 500:
+                raise TransientVenueError(
+                    message, status=exc.status, retry_after=exc.retry_after
+                ) from None
+            raise PermanentVenueError(message, kind=RejectKind.OTHER, status=exc.status) from None
+        except TransportError as exc:
+            raise TransientVenueError(f"transport: {scrub(str(exc))}") from None
+        except UnexpectedResponseError as exc:
+            raise PermanentVenueError(
+                f"unexpected answer: {scrub(str(exc))}", kind=RejectKind.OTHER
+            ) from None
+
+
+def _translate(
+    status: int | None, message: str, code: str | None, retry_after: float | None
+) -> VenueError:
+    verdict = classify(status, message, code)
+    if verdict.error_class is ErrorClass.TRANSIENT:
+        return TransientVenueError(message, status=status, code=code, retry_after=retry_after)
+    if verdict.error_class is ErrorClass.AMBIGUOUS:
+        return AmbiguousSubmitError(message, status=status, code=code)
+    kind = RejectKind.UNFILLED if verdict.error_class is ErrorClass.UNFILLED else verdict.kind
+    return PermanentVenueError(message, kind=kind, status=status, code=code)
+
+
+def _order_status(order: OpenOrder) -> str:
+    status = order.status.lower()
+    return status.removeprefix("order_status_")
+
+
+def _complete(amounts: OrderAmounts, fills: tuple[VenueFill, ...]) -> bool:
+    return _complete_by(amounts.side, amounts.maker, fills)
+
+
+def _complete_by(side: Side, maker: Decimal, fills: tuple[VenueFill, ...]) -> bool:
+    """Whether the fills used up what the order gave (BUY: its pUSD; SELL: its shares)."""
+    if not fills:
+        return False
+    if side is Side.BUY:
+        return maker - sum((f.notional for f in fills), ZERO) < BUY_COMPLETE_TOLERANCE
+    return maker - sum((f.shares for f in fills), ZERO) < USDC_UNIT
+
+
+def fill_from_trade(trade: ClobTrade, order_hash: str, fees: FeeSchedule) -> VenueFill | None:
+    """Our part of one venue trade, or None when the trade is not ours (or failed)."""
+    if trade.status not in SETTLING:
+        return None
+    ours = order_hash.lower()
+    ts = trade.matched_at.timestamp()
+    if trade.taker_order_id.lower() == ours:
+        shares = trade.size
+        price = trade.price
+        matched = sum((m.matched_amount for m in trade.maker_orders), ZERO)
+        if trade.maker_orders and matched == shares and shares > 0:
+            price = sum((m.matched_amount * m.price for m in trade.maker_orders), ZERO) / shares
+        fee = fees.fee(shares, price).quantize(USDC_UNIT, rounding=ROUND_CEILING)
+        return VenueFill(trade.id, order_hash, price, shares, fee, ts)
+    for maker in trade.maker_orders:
+        if maker.order_id.lower() == ours:  # makers pay no fee
+            return VenueFill(trade.id, order_hash, maker.price, maker.matched_amount, ZERO, ts)
+    return None

@@ -1,0 +1,174 @@
+"""The execution loop around an executor and the ledger: intent first, then the order, then
+the fills — each step durable before the next, so that a crash anywhere is recoverable
+(R1, R4, R5).
+
+    execute(plan):  begin_intent (fsync) ─► executor.execute ─► [sign, record_submission
+                    (fsync), POST] ─► complete(plan, execution) ─► ledger.settle (fsync)
+
+`complete` is the sizing worker's `Copier.complete`: it applies the fill to the in-memory
+attributed book and returns the decision record, which `settle` stores in the same
+transaction as the fills. Start-up: `Ledger.load_into(copier.book)`, then `reconcile()`,
+which resolves every non-final intent by asking the venue; `execute` refuses to run before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from polycopy.crashpoints import crash_point
+from polycopy.domain.events import Decision
+from polycopy.domain.reasons import Reason
+from polycopy.domain.sizing import Execution, OrderPlan
+from polycopy.execution.errors import (
+    ExecutionError,
+    NotReconciledError,
+    ReconcileError,
+    VenueError,
+)
+from polycopy.execution.port import ExecutionReport, Executor, OrderIntent, unknown
+from polycopy.execution.states import OrderStatus
+from polycopy.store.ledger import Ledger
+
+log = structlog.get_logger("polycopy.execution")
+
+Complete = Callable[[OrderPlan, Execution], Decision]
+
+
+class DuplicateIntentError(ExecutionError):
+    """The decision already has a settled intent: it is never sent again."""
+
+    def __init__(self, intent: OrderIntent) -> None:
+        super().__init__(f"decision {intent.decision_id} already executed ({intent.status})")
+        self.intent = intent
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    checked: int
+    resolved: list[Decision]
+    still_open: list[OrderIntent]
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        executor: Executor,
+        ledger: Ledger,
+        complete: Complete,
+        *,
+        order_type: str = "FAK",
+    ) -> None:
+        self.executor = executor
+        self.ledger = ledger
+        self._complete = complete
+        self.order_type = order_type
+        self.reconciled = False
+
+    async def reconcile(self) -> ReconcileReport:
+        """Resolve every non-final intent with the venue before any new order (R5).
+
+        Raises `ReconcileError` when the venue cannot be asked: trading must not start.
+        Intents the venue does not know yet stay open (UNKNOWN) with their reservations.
+        """
+        self.ledger.flush()
+        open_intents = self.ledger.open_intents()
+        resolved: list[Decision] = []
+        still_open: list[OrderIntent] = []
+        for intent in open_intents:
+            try:
+                decision = await self._resolve(intent)
+            except VenueError as exc:
+                raise ReconcileError(f"cannot reconcile intent {intent.intent_id}: {exc}") from exc
+            if decision is None or decision.reasons[-1:] == (Reason.EXEC_UNKNOWN,):
+                still_open.append(intent)
+            else:
+                resolved.append(decision)
+        self.reconciled = True
+        log.info(
+            "reconciled",
+            mode=self.executor.mode,
+            checked=len(open_intents),
+            resolved=len(resolved),
+            still_open=len(still_open),
+        )
+        return ReconcileReport(len(open_intents), resolved, still_open)
+
+    async def resolve_open(self) -> list[Decision]:
+        """Ask the venue again about intents left UNKNOWN/LIVE (call periodically)."""
+        decisions = []
+        for intent in self.ledger.open_intents():
+            try:
+                decision = await self._resolve(intent)
+            except VenueError as exc:
+                log.warning("order_resolve_failed", intent_id=intent.intent_id, error=str(exc))
+                continue
+            if decision is not None and decision.reasons[-1:] != (Reason.EXEC_UNKNOWN,):
+                decisions.append(decision)
+        return decisions
+
+    async def execute(self, plan: OrderPlan) -> Decision:
+        """Send `plan` at most once and return its decision record (already stored)."""
+        if not self.reconciled:
+            raise NotReconciledError("start-up reconciliation has not run")
+        intent = self.ledger.begin_intent(plan, self.order_type)
+        if intent.status is not OrderStatus.NEW:
+            if intent.status.final:
+                raise DuplicateIntentError(intent)
+            decision = await self._resolve(intent)  # sent before: ask, never resend
+            if decision is None:
+                raise DuplicateIntentError(intent)
+            return decision  # final, or EXEC_UNKNOWN until a later look-up
+        crash_point("after_intent_commit")
+        report = await self.executor.execute(plan, intent, self.ledger)
+        crash_point("after_response_before_fill_record")
+        current = self.ledger.intent(intent.intent_id) or intent
+        return self._settle(plan, current, report)
+
+    async def _resolve(self, intent: OrderIntent) -> Decision | None:
+        """Ask the venue; settle what it says. Returns the decision when one was written (a
+        final one, or the first EXEC_UNKNOWN record of an intent that had none), else None."""
+        report = await self.executor.resolve(intent)
+        if report is None:
+            intent = self.ledger.note_lookup(intent, "the venue does not know this order yet")
+            if self.ledger.decision(intent.decision_id) is not None:
+                return None  # no news: the decision already says EXEC_UNKNOWN
+            report = unknown(intent.order_hash, "the venue does not know this order yet")
+        elif not report.final and self.ledger.decision(intent.decision_id) is not None:
+            return None  # no news: the decision already says EXEC_UNKNOWN
+        plan = self.ledger.plan_of(intent)
+        decision = self._settle(plan, intent, report)
+        log.info(
+            "order_resolved",
+            intent_id=intent.intent_id,
+            status=report.status,
+            shares=report.execution.shares,
+            detail=report.detail,
+        )
+        return decision
+
+    def _settle(self, plan: OrderPlan, intent: OrderIntent, report: ExecutionReport) -> Decision:
+        decision = self._complete(plan, report.execution)
+        result = self.ledger.settle(intent, report, decision)
+        crash_point("after_fill_record")
+        for fill in result.applied:
+            log.info(
+                "fill_applied",
+                intent_id=intent.intent_id,
+                trade_id=fill.trade_id,
+                shares=fill.shares,
+                price=fill.price,
+                fee=fill.fee,
+            )
+        log.info(
+            "order_settled",
+            intent_id=intent.intent_id,
+            decision_id=plan.decision_id,
+            status=result.intent.status,
+            outcome=decision.outcome,
+            reasons=[r.value for r in decision.reasons],
+            detail=report.detail,
+        )
+        return decision

@@ -1,0 +1,786 @@
+"""The durable execution ledger (SPEC §6, R1–R9): decisions, order intents, fills, attributed
+positions, realised PnL per leader, and the reservations that open BUY intents hold.
+
+One writer: the daemon calls it from a single task. Every write that precedes an order is its
+own `BEGIN IMMEDIATE … COMMIT` (never a deferred batch): `begin_intent`, then
+`record_submission` with `synchronous=FULL`, whose WAL fsync also makes the intent durable —
+both are on disk before the order leaves. Decisions that need no order
+are queued and group-committed (`flush`, or the next durable write).
+
+`settle` is the one place that applies fills: in a single transaction it records the fills
+(idempotent by venue trade id), moves the attributed position and realised PnL, sets the
+intent's state and writes the decision record. A crash before it leaves the venue as the
+source of truth; reconciliation asks it again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from polycopy.domain.events import Decision, Side
+from polycopy.domain.ledger import AttributedBook
+from polycopy.domain.money import ZERO, fmt
+from polycopy.domain.reasons import Enforcement, Mode, Reason
+from polycopy.domain.sizing import DecisionContext, OrderPlan
+from polycopy.execution.port import (
+    ExecutionReport,
+    OrderIntent,
+    SignedSubmission,
+    VenueFill,
+    intent_id_for,
+)
+from polycopy.execution.states import DUST_SHARES, FINAL_STATES, OrderStatus, can_transition
+from polycopy.store.db import Database, StoreError
+
+log = structlog.get_logger("polycopy.ledger")
+
+COMPONENT = "ledger"
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE ledger_decisions (
+            decision_id TEXT PRIMARY KEY,
+            ts TEXT NOT NULL,
+            leader TEXT NOT NULL,
+            asset TEXT NOT NULL,
+            side TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            record TEXT NOT NULL)""",
+        "CREATE INDEX ledger_decisions_leader ON ledger_decisions(leader, ts)",
+        """CREATE TABLE ledger_intents (
+            intent_id TEXT PRIMARY KEY,
+            decision_id TEXT NOT NULL UNIQUE,
+            leader TEXT NOT NULL,
+            asset TEXT NOT NULL,
+            condition_id TEXT NOT NULL,
+            side TEXT NOT NULL,
+            order_type TEXT NOT NULL,
+            notional TEXT NOT NULL,
+            shares TEXT NOT NULL,
+            limit_price TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            status TEXT NOT NULL,
+            order_hash TEXT UNIQUE,
+            signed_order TEXT,
+            signed_at_ms INTEGER,
+            filled_shares TEXT NOT NULL DEFAULT '0',
+            filled_notional TEXT NOT NULL DEFAULT '0',
+            fees TEXT NOT NULL DEFAULT '0',
+            detail TEXT NOT NULL DEFAULT '',
+            lookups INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL)""",
+        "CREATE INDEX ledger_intents_status ON ledger_intents(status)",
+        """CREATE TABLE ledger_fills (
+            venue_trade_id TEXT NOT NULL,
+            order_hash TEXT NOT NULL,
+            intent_id TEXT NOT NULL REFERENCES ledger_intents(intent_id),
+            leader TEXT NOT NULL,
+            asset TEXT NOT NULL,
+            side TEXT NOT NULL,
+            price TEXT NOT NULL,
+            shares TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            ts REAL NOT NULL,
+            recorded_at REAL NOT NULL,
+            UNIQUE (venue_trade_id, order_hash))""",
+        "CREATE INDEX ledger_fills_intent ON ledger_fills(intent_id)",
+        """CREATE TABLE ledger_positions (
+            leader TEXT NOT NULL,
+            asset TEXT NOT NULL,
+            shares TEXT NOT NULL,
+            cost TEXT NOT NULL,
+            PRIMARY KEY (leader, asset))""",
+        """CREATE TABLE ledger_pnl (
+            leader TEXT PRIMARY KEY,
+            realized TEXT NOT NULL,
+            fees TEXT NOT NULL)""",
+        "CREATE TABLE ledger_marks (asset TEXT PRIMARY KEY, price TEXT NOT NULL, ts REAL NOT NULL)",
+    ]
+]
+
+OPEN_STATES = tuple(s.value for s in OrderStatus if s not in FINAL_STATES)
+_UNSENT = frozenset({OrderStatus.NEW, OrderStatus.ABANDONED, OrderStatus.REJECTED})
+
+
+def ledger_path(state_dir: Path | str, mode: str) -> Path:
+    """Paper and live keep separate files (R23)."""
+    return Path(state_dir) / f"polycopy-{mode}.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    leader: str
+    asset: str
+    shares: Decimal
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderPnl:
+    leader: str
+    realized: Decimal  # Σ sell proceeds − cost of the shares sold (before fees)
+    fees: Decimal  # taker fees paid
+    cost: Decimal  # cost basis of the shares still held
+    value: Decimal  # Σ shares × mark (cost where no mark is known)
+
+    @property
+    def unrealized(self) -> Decimal:
+        return self.value - self.cost
+
+    @property
+    def net(self) -> Decimal:
+        return self.realized - self.fees + self.unrealized
+
+
+@dataclass(frozen=True, slots=True)
+class SettleResult:
+    intent: OrderIntent
+    applied: tuple[VenueFill, ...]  # fills newly recorded
+    duplicates: int  # exact replays ignored
+    conflicts: int  # same trade id, different data: WARN, not applied
+    overfills: int  # beyond the order's size + dust: alert, not applied
+
+
+class Ledger:
+    def __init__(
+        self,
+        db: Database,
+        mode: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        batch_size: int = 512,
+    ) -> None:
+        self.db = db
+        self.mode = mode
+        self._clock = clock
+        self._batch_size = batch_size
+        self._pending: list[tuple[Any, ...]] = []
+        self._marks: dict[str, tuple[str, float]] = {}
+        self.alerts = 0  # conflicting replays and overfills seen (R7)
+        db.ensure_schema(COMPONENT, MIGRATIONS)
+        row = db.conn.execute("SELECT value FROM ledger_meta WHERE key = 'mode'").fetchone()
+        if row is None:
+            with db.transaction() as conn:
+                conn.execute("INSERT INTO ledger_meta(key, value) VALUES ('mode', ?)", (mode,))
+        elif row[0] != mode:
+            raise StoreError(
+                f"{db.path}: this is a {row[0]} ledger; refusing to use it in {mode} mode"
+            )
+
+    @classmethod
+    def open(cls, state_dir: Path | str, mode: str, **kwargs: Any) -> Ledger:
+        return cls(Database(ledger_path(state_dir, mode)), mode, **kwargs)
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+
+    # --- decisions ------------------------------------------------------------------------
+    def record_decision(self, decision: Decision) -> None:
+        """Queue a decision that needs no order; written at the next flush (group commit)."""
+        self._pending.append(_decision_row(decision))
+        if len(self._pending) >= self._batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending and not self._marks:
+            return
+        with self.db.transaction() as conn:
+            self._write_pending(conn)
+
+    def _write_pending(self, conn: sqlite3.Connection) -> None:
+        if self._pending:
+            conn.executemany(
+                "INSERT OR IGNORE INTO ledger_decisions"
+                "(decision_id, ts, leader, asset, side, outcome, reasons, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._pending,
+            )
+            self._pending.clear()
+        if self._marks:
+            conn.executemany(
+                "INSERT INTO ledger_marks(asset, price, ts) VALUES (?, ?, ?) "
+                "ON CONFLICT(asset) DO UPDATE SET price = excluded.price, ts = excluded.ts",
+                [(asset, price, ts) for asset, (price, ts) in self._marks.items()],
+            )
+            self._marks.clear()
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None:
+        self.flush()
+        row = self.db.conn.execute(
+            "SELECT record FROM ledger_decisions WHERE decision_id = ?", (decision_id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def decisions(self) -> Iterator[dict[str, Any]]:
+        self.flush()
+        for (record,) in self.db.conn.execute(
+            "SELECT record FROM ledger_decisions ORDER BY ts, decision_id"
+        ):
+            yield json.loads(record)
+
+    def set_mark(self, asset: str, price: Decimal) -> None:
+        """Remember an asset's last mark for unrealised PnL after a restart (batched)."""
+        self._marks[asset] = (fmt(price), self._clock())
+
+    # --- intents --------------------------------------------------------------------------
+    def begin_intent(self, plan: OrderPlan, order_type: str) -> OrderIntent:
+        """Durably commit the intent for `plan` before anything is signed or sent (R1).
+
+        Idempotent per decision: a second call returns the existing intent unchanged.
+        """
+        intent_id = intent_id_for(plan.decision_id)
+        now = self._clock()
+        with self._deferred_fsync(), self.db.transaction() as conn:
+            self._write_pending(conn)
+            conn.execute(
+                "INSERT OR IGNORE INTO ledger_intents(intent_id, decision_id, leader, asset,"
+                " condition_id, side, order_type, notional, shares, limit_price, plan, status,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    intent_id,
+                    plan.decision_id,
+                    plan.leader,
+                    plan.asset,
+                    plan.context.condition_id,
+                    plan.side.value,
+                    order_type,
+                    fmt(plan.notional),
+                    fmt(plan.shares),
+                    fmt(plan.limit_price),
+                    plan_to_json(plan),
+                    OrderStatus.NEW.value,
+                    now,
+                    now,
+                ),
+            )
+        intent = self.intent(intent_id)
+        assert intent is not None
+        return intent
+
+    @contextmanager
+    def _deferred_fsync(self) -> Iterator[None]:
+        """One commit with `synchronous=NORMAL`: committed (visible, crash-safe against a killed
+        process) but its WAL frames are fsynced by the next FULL commit — which, for an intent,
+        always comes before anything is sent (`record_submission`, or `settle` when nothing
+        is). A power cut before that loses only an intent that never left the machine."""
+        self.db.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self.db.conn.execute("PRAGMA synchronous=FULL")
+
+    def record_submission(self, intent: OrderIntent, submission: SignedSubmission) -> OrderIntent:
+        """Durably store the signed order and its hash, state SIGNED, before the POST (R1)."""
+        with self.db.transaction() as conn:
+            self._write_pending(conn)
+            current = self._status(conn, intent.intent_id)
+            self._check(intent, current, OrderStatus.SIGNED)
+            conn.execute(
+                "UPDATE ledger_intents SET status = ?, order_hash = ?, signed_order = ?,"
+                " signed_at_ms = ?, updated_at = ? WHERE intent_id = ?",
+                (
+                    OrderStatus.SIGNED.value,
+                    submission.order_hash,
+                    submission.payload,
+                    submission.signed_at_ms,
+                    self._clock(),
+                    intent.intent_id,
+                ),
+            )
+        signed = self.intent(intent.intent_id)
+        assert signed is not None
+        return signed
+
+    def note_lookup(self, intent: OrderIntent, detail: str) -> OrderIntent:
+        """Count a venue look-up that found nothing, and move SIGNED to UNKNOWN."""
+        with self.db.transaction() as conn:
+            current = self._status(conn, intent.intent_id)
+            status = OrderStatus.UNKNOWN if current is OrderStatus.SIGNED else current
+            conn.execute(
+                "UPDATE ledger_intents SET status = ?, lookups = lookups + 1, detail = ?,"
+                " updated_at = ? WHERE intent_id = ?",
+                (status.value, detail, self._clock(), intent.intent_id),
+            )
+        updated = self.intent(intent.intent_id)
+        assert updated is not None
+        return updated
+
+    def intent(self, intent_id: str) -> OrderIntent | None:
+        row = self.db.conn.execute(
+            _SELECT_INTENTS + " WHERE intent_id = ?", (intent_id,)
+        ).fetchone()
+        return _intent(row) if row else None
+
+    def intent_for_decision(self, decision_id: str) -> OrderIntent | None:
+        return self.intent(intent_id_for(decision_id))
+
+    def open_intents(self) -> list[OrderIntent]:
+        rows = self.db.conn.execute(_SELECT_OPEN_INTENTS, OPEN_STATES).fetchall()
+        return [_intent(row) for row in rows]
+
+    def intents(self) -> list[OrderIntent]:
+        rows = self.db.conn.execute(_SELECT_INTENTS + " ORDER BY created_at, intent_id").fetchall()
+        return [_intent(row) for row in rows]
+
+    def plan_of(self, intent: OrderIntent) -> OrderPlan:
+        row = self.db.conn.execute(
+            "SELECT plan FROM ledger_intents WHERE intent_id = ?", (intent.intent_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no intent {intent.intent_id}")
+        return plan_from_json(row[0])
+
+    def signed_order(self, intent: OrderIntent) -> str | None:
+        row = self.db.conn.execute(
+            "SELECT signed_order FROM ledger_intents WHERE intent_id = ?", (intent.intent_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    # --- fills, positions, PnL -----------------------------------------------------------
+    def settle(
+        self, intent: OrderIntent, report: ExecutionReport, decision: Decision | None = None
+    ) -> SettleResult:
+        """Apply what the venue reported, in one transaction: fills (idempotent by trade id),
+        the attributed position and realised PnL, the intent's state and its decision."""
+        applied: list[VenueFill] = []
+        duplicates = conflicts = overfills = 0
+        with self.db.transaction() as conn:
+            self._write_pending(conn)
+            row = conn.execute(
+                "SELECT status, filled_shares, filled_notional, fees, notional, shares,"
+                " order_hash FROM ledger_intents WHERE intent_id = ?",
+                (intent.intent_id,),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no intent {intent.intent_id}")
+            current = OrderStatus(row[0])
+            filled_shares, filled_notional, fees = (Decimal(v) for v in row[1:4])
+            quantity_notional, quantity_shares = Decimal(row[4]), Decimal(row[5])
+            order_hash = report.order_hash or row[6] or f"paper:{intent.intent_id}"
+            now = self._clock()
+            for fill in report.fills:
+                verdict = self._known_fill(conn, intent, fill, order_hash)
+                if verdict == "duplicate":
+                    duplicates += 1
+                    continue
+                if verdict == "conflict":
+                    conflicts += 1
+                    continue
+                if _overfills(
+                    intent.side,
+                    fill,
+                    filled_shares,
+                    filled_notional,
+                    quantity_shares,
+                    quantity_notional,
+                ):
+                    overfills += 1
+                    self.alerts += 1
+                    log.error(
+                        "fill_overfill",
+                        intent_id=intent.intent_id,
+                        trade_id=fill.trade_id,
+                        shares=fill.shares,
+                        filled=filled_shares,
+                    )
+                    continue
+                self._insert_fill(conn, intent, fill, order_hash, now)
+                applied.append(fill)
+                filled_shares += fill.shares
+                filled_notional += fill.notional
+                fees += fill.fee
+            if applied:
+                self._apply_position(conn, intent, applied)
+            status = report.status
+            if current is OrderStatus.NEW and report.order_hash and status not in _UNSENT:
+                current = OrderStatus.SIGNED  # executed in-process (paper): no separate POST
+            if not can_transition(current, status):
+                if current.final:
+                    status = current  # a late report about a settled intent: keep it
+                else:
+                    log.error(
+                        "order_transition_refused",
+                        intent_id=intent.intent_id,
+                        current=current,
+                        target=report.status,
+                    )
+                    status = current
+            conn.execute(
+                "UPDATE ledger_intents SET status = ?, order_hash = COALESCE(order_hash, ?),"
+                " filled_shares = ?, filled_notional = ?, fees = ?, detail = ?, updated_at = ?"
+                " WHERE intent_id = ?",
+                (
+                    status.value,
+                    report.order_hash,
+                    fmt(filled_shares),
+                    fmt(filled_notional),
+                    fmt(fees),
+                    report.detail[:500],
+                    now,
+                    intent.intent_id,
+                ),
+            )
+            if decision is not None:
+                conn.execute(
+                    "INSERT INTO ledger_decisions"
+                    "(decision_id, ts, leader, asset, side, outcome, reasons, record)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(decision_id) DO UPDATE SET"
+                    " outcome = excluded.outcome, reasons = excluded.reasons,"
+                    " record = excluded.record",
+                    _decision_row(decision),
+                )
+        settled = self.intent(intent.intent_id)
+        assert settled is not None
+        return SettleResult(settled, tuple(applied), duplicates, conflicts, overfills)
+
+    def _known_fill(
+        self, conn: sqlite3.Connection, intent: OrderIntent, fill: VenueFill, order_hash: str
+    ) -> str:
+        """'new', 'duplicate' (exact replay: ignored) or 'conflict' (WARN, not applied)."""
+        existing = conn.execute(
+            "SELECT price, shares, fee FROM ledger_fills WHERE venue_trade_id = ?"
+            " AND order_hash = ?",
+            (fill.trade_id, order_hash),
+        ).fetchone()
+        if existing is None:
+            return "new"
+        same = (
+            Decimal(existing[0]) == fill.price
+            and Decimal(existing[1]) == fill.shares
+            and Decimal(existing[2]) == fill.fee
+        )
+        if same:
+            return "duplicate"
+        self.alerts += 1
+        log.warning(
+            "fill_conflicting_replay",
+            intent_id=intent.intent_id,
+            trade_id=fill.trade_id,
+            recorded_shares=existing[1],
+            reported_shares=fill.shares,
+        )
+        return "conflict"
+
+    @staticmethod
+    def _insert_fill(
+        conn: sqlite3.Connection,
+        intent: OrderIntent,
+        fill: VenueFill,
+        order_hash: str,
+        now: float,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO ledger_fills(venue_trade_id, order_hash, intent_id, leader, asset, side,"
+            " price, shares, fee, ts, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                fill.trade_id,
+                order_hash,
+                intent.intent_id,
+                intent.leader,
+                intent.asset,
+                intent.side.value,
+                fmt(fill.price),
+                fmt(fill.shares),
+                fmt(fill.fee),
+                fill.ts,
+                now,
+            ),
+        )
+
+    def _apply_position(
+        self, conn: sqlite3.Connection, intent: OrderIntent, fills: list[VenueFill]
+    ) -> None:
+        """Move the (leader, asset) position by the fills of one report, as one aggregate
+        (the same arithmetic as `AttributedBook.apply_fill`, so both agree to the digit)."""
+        shares = sum((f.shares for f in fills), ZERO)
+        notional = sum((f.notional for f in fills), ZERO)
+        fee = sum((f.fee for f in fills), ZERO)
+        row = conn.execute(
+            "SELECT shares, cost FROM ledger_positions WHERE leader = ? AND asset = ?",
+            (intent.leader, intent.asset),
+        ).fetchone()
+        held, cost = (Decimal(row[0]), Decimal(row[1])) if row else (ZERO, ZERO)
+        realized = ZERO
+        if intent.side is Side.BUY:
+            held += shares
+            cost += notional
+        else:
+            if shares > held + DUST_SHARES:
+                self.alerts += 1
+                log.error(
+                    "position_oversold",
+                    leader=intent.leader,
+                    asset=intent.asset,
+                    held=held,
+                    sold=shares,
+                )
+            cost_out = cost if shares >= held else cost * shares / held
+            realized = notional - cost_out
+            held = max(held - shares, ZERO)
+            cost = cost - cost_out if held > 0 else ZERO
+        if held > 0:
+            conn.execute(
+                "INSERT INTO ledger_positions(leader, asset, shares, cost) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(leader, asset) DO UPDATE SET shares = excluded.shares,"
+                " cost = excluded.cost",
+                (intent.leader, intent.asset, fmt(held), fmt(cost)),
+            )
+        else:
+            conn.execute(
+                "DELETE FROM ledger_positions WHERE leader = ? AND asset = ?",
+                (intent.leader, intent.asset),
+            )
+        pnl = conn.execute(
+            "SELECT realized, fees FROM ledger_pnl WHERE leader = ?", (intent.leader,)
+        ).fetchone()
+        total_realized, total_fees = (Decimal(pnl[0]), Decimal(pnl[1])) if pnl else (ZERO, ZERO)
+        conn.execute(
+            "INSERT INTO ledger_pnl(leader, realized, fees) VALUES (?, ?, ?)"
+            " ON CONFLICT(leader) DO UPDATE SET realized = excluded.realized,"
+            " fees = excluded.fees",
+            (intent.leader, fmt(total_realized + realized), fmt(total_fees + fee)),
+        )
+
+    def fills(self, intent_id: str | None = None) -> list[VenueFill]:
+        query = "SELECT venue_trade_id, order_hash, price, shares, fee, ts FROM ledger_fills"
+        args: tuple[str, ...] = ()
+        if intent_id is not None:
+            query += " WHERE intent_id = ?"
+            args = (intent_id,)
+        rows = self.db.conn.execute(query + " ORDER BY recorded_at, venue_trade_id", args)
+        return [
+            VenueFill(r[0], r[1], Decimal(r[2]), Decimal(r[3]), Decimal(r[4]), r[5]) for r in rows
+        ]
+
+    def positions(self, leader: str | None = None) -> list[Position]:
+        query = "SELECT leader, asset, shares, cost FROM ledger_positions"
+        args: tuple[str, ...] = ()
+        if leader is not None:
+            query += " WHERE leader = ?"
+            args = (leader,)
+        return [
+            Position(r[0], r[1], Decimal(r[2]), Decimal(r[3]))
+            for r in self.db.conn.execute(query + " ORDER BY leader, asset", args)
+        ]
+
+    def marks(self) -> dict[str, Decimal]:
+        self.flush()
+        return {
+            asset: Decimal(price)
+            for asset, price in self.db.conn.execute("SELECT asset, price FROM ledger_marks")
+        }
+
+    def reserved(self, leader: str) -> Decimal:
+        """Σ notional of the leader's open BUY intents: counted against a HARD budget."""
+        return sum((n for owner, _, n in self.reservations() if owner == leader), ZERO)
+
+    def reservations(self) -> Iterator[tuple[str, str, Decimal]]:
+        """(leader, decision id, notional) of every BUY intent not in a final state."""
+        for intent in self.open_intents():
+            if intent.side is Side.BUY:
+                yield intent.leader, intent.decision_id, intent.notional
+
+    def pnl(self, leader: str) -> LeaderPnl:
+        row = self.db.conn.execute(
+            "SELECT realized, fees FROM ledger_pnl WHERE leader = ?", (leader,)
+        ).fetchone()
+        realized, fees = (Decimal(row[0]), Decimal(row[1])) if row else (ZERO, ZERO)
+        marks = self.marks()
+        cost = value = ZERO
+        for position in self.positions(leader):
+            cost += position.cost
+            mark = marks.get(position.asset)
+            value += position.shares * mark if mark is not None else position.cost
+        return LeaderPnl(leader, realized, fees, cost, value)
+
+    def leaders(self) -> list[str]:
+        rows = self.db.conn.execute(
+            "SELECT leader FROM ledger_positions UNION SELECT leader FROM ledger_pnl"
+            " UNION SELECT leader FROM ledger_intents"
+        )
+        return sorted(r[0] for r in rows)
+
+    def load_into(self, book: AttributedBook) -> None:
+        """Rebuild the in-memory attributed state at start-up: marks, positions with their
+        cost basis, realised PnL, and reservations of open BUY intents."""
+        for asset, price in sorted(self.marks().items()):
+            book.set_mark(asset, price)
+        for position in self.positions():
+            book.restore(position.leader, position.asset, position.shares, position.cost)
+        for leader, realized in self.db.conn.execute("SELECT leader, realized FROM ledger_pnl"):
+            book.restore_realized(leader, Decimal(realized))
+        for leader, decision_id, notional in self.reservations():
+            book.reserve(leader, decision_id, notional)
+
+    # --- helpers --------------------------------------------------------------------------
+    def _status(self, conn: sqlite3.Connection, intent_id: str) -> OrderStatus:
+        row = conn.execute(
+            "SELECT status FROM ledger_intents WHERE intent_id = ?", (intent_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no intent {intent_id}")
+        return OrderStatus(row[0])
+
+    @staticmethod
+    def _check(intent: OrderIntent, current: OrderStatus, target: OrderStatus) -> None:
+        if not can_transition(current, target):
+            raise StoreError(f"intent {intent.intent_id}: illegal transition {current} -> {target}")
+
+
+def _overfills(
+    side: Side,
+    fill: VenueFill,
+    filled_shares: Decimal,
+    filled_notional: Decimal,
+    quantity_shares: Decimal,
+    quantity_notional: Decimal,
+) -> bool:
+    if side is Side.BUY:  # sized in pUSD: the dust allowance is 0.01 share at the fill price
+        return filled_notional + fill.notional > quantity_notional + DUST_SHARES * fill.price
+    return filled_shares + fill.shares > quantity_shares + DUST_SHARES
+
+
+_SELECT_INTENTS = (
+    "SELECT intent_id, decision_id, leader, asset, condition_id, side, order_type, notional,"
+    " shares, limit_price, status, created_at, order_hash, signed_at_ms, lookups, signed_order"
+    " FROM ledger_intents"
+)
+_SELECT_OPEN_INTENTS = (
+    _SELECT_INTENTS
+    + " WHERE status IN ("
+    + ",".join("?" for _ in OPEN_STATES)
+    + ") ORDER BY created_at, intent_id"
+)
+
+
+def _intent(row: tuple[Any, ...]) -> OrderIntent:
+    return OrderIntent(
+        intent_id=row[0],
+        decision_id=row[1],
+        leader=row[2],
+        asset=row[3],
+        condition_id=row[4],
+        side=Side(row[5]),
+        order_type=row[6],
+        notional=Decimal(row[7]),
+        shares=Decimal(row[8]),
+        limit_price=Decimal(row[9]),
+        status=OrderStatus(row[10]),
+        created_at=row[11],
+        order_hash=row[12],
+        signed_at_ms=row[13],
+        lookups=row[14],
+        signed_order=row[15],
+    )
+
+
+def _decision_row(decision: Decision) -> tuple[Any, ...]:
+    record = decision.to_record()
+    return (
+        decision.decision_id,
+        record["ts"],
+        decision.leader,
+        decision.asset,
+        decision.side.value,
+        decision.outcome.value,
+        ",".join(r.value for r in decision.reasons),
+        json.dumps(record, separators=(",", ":"), sort_keys=True),
+    )
+
+
+# --- plan codec: an open intent must be finishable after a restart ------------------------
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _undec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def plan_to_json(plan: OrderPlan) -> str:
+    ctx = plan.context
+    data = {
+        "context": {
+            "decision_id": ctx.decision_id,
+            "ts": ctx.ts.isoformat(),
+            "event_ts": ctx.event_ts.isoformat() if ctx.event_ts else None,
+            "leader": ctx.leader,
+            "leader_name": ctx.leader_name,
+            "asset": ctx.asset,
+            "condition_id": ctx.condition_id,
+            "side": ctx.side.value,
+            "leader_price": _dec(ctx.leader_price),
+            "leader_size": _dec(ctx.leader_size),
+            "leader_notional": _dec(ctx.leader_notional),
+            "mode": ctx.mode.value,
+            "enforcement": ctx.enforcement.value if ctx.enforcement else None,
+            "rate": _dec(ctx.rate),
+            "leader_exposure": _dec(ctx.leader_exposure),
+            "budget": _dec(ctx.budget),
+            "target_notional": _dec(ctx.target_notional),
+            "netted_ids": list(ctx.netted_ids),
+            "exposure_age_s": ctx.exposure_age_s,
+            "config_version": ctx.config_version,
+        },
+        "side": plan.side.value,
+        "notional": str(plan.notional),
+        "shares": str(plan.shares),
+        "limit_price": str(plan.limit_price),
+        "reference_price": str(plan.reference_price),
+        "reasons": [r.value for r in plan.reasons],
+    }
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def plan_from_json(text: str) -> OrderPlan:
+    data = json.loads(text)
+    c = data["context"]
+    context = DecisionContext(
+        decision_id=c["decision_id"],
+        ts=datetime.fromisoformat(c["ts"]),
+        event_ts=datetime.fromisoformat(c["event_ts"]) if c["event_ts"] else None,
+        leader=c["leader"],
+        leader_name=c["leader_name"],
+        asset=c["asset"],
+        condition_id=c["condition_id"],
+        side=Side(c["side"]),
+        leader_price=_undec(c["leader_price"]),
+        leader_size=_undec(c["leader_size"]),
+        leader_notional=_undec(c["leader_notional"]),
+        mode=Mode(c["mode"]),
+        enforcement=Enforcement(c["enforcement"]) if c["enforcement"] else None,
+        rate=_undec(c["rate"]),
+        leader_exposure=_undec(c["leader_exposure"]),
+        budget=_undec(c["budget"]),
+        target_notional=_undec(c["target_notional"]),
+        netted_ids=tuple(c["netted_ids"]),
+        exposure_age_s=c["exposure_age_s"],
+        config_version=c["config_version"],
+    )
+    return OrderPlan(
+        context=context,
+        side=Side(data["side"]),
+        notional=Decimal(data["notional"]),
+        shares=Decimal(data["shares"]),
+        limit_price=Decimal(data["limit_price"]),
+        reference_price=Decimal(data["reference_price"]),
+        reasons=tuple(Reason(r) for r in data["reasons"]),
+    )
