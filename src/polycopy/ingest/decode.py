@@ -185,7 +185,7 @@ def _outcome_index(row: Mapping[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
         raise DecodeError(f"outcomeIndex: expected an integer, got {value!r}")
     text = str(value).strip()
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value.is_finite():
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         text = str(int(value)) if abs(value) < 10**9 else text
     if not (text.lstrip("-").isdigit() and len(text) <= 9):
         raise DecodeError(f"outcomeIndex: expected an integer, got {value!r}")
