@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 import sqlite3
 import sys
 from collections import Counter
@@ -99,6 +100,9 @@ async def test_generator_trades_delivered_exactly_once_across_stall_kill_and_cra
     config = SimConfig.instant(seed=42, generate_seed=7, speed=150, firehose_per_s=200)
     async with SimServer(config) as sim:
         await eventually(lambda: sim.status()["emitted"] >= 10)  # history before first start
+        # timestamps are whole seconds: let that history fall strictly before the first start
+        newest = max(f["timestamp"] for f in sim.trades())
+        await eventually(lambda: time.time() >= newest + 1, timeout=3)
         runner = Runner(sim, tmp_path)
 
         # 1. first start: no history; live trades flow; the websocket is forced silent once
