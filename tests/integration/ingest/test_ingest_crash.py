@@ -10,9 +10,9 @@ import asyncio
 import json
 import os
 import signal
-import time
 import sqlite3
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
