@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"polycopy {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    run = commands.add_parser("run", help="the daemon: copy the configured leaders")
+    _add_config(run)
+    run.set_defaults(handler=_run)
+
     check = commands.add_parser(
         "check-config", help="validate a config and show each leader's settings"
     )
@@ -204,6 +208,28 @@ def _print_warnings(config: LoadedConfig) -> None:
 
 
 # --- handlers -------------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    import os
+
+    from polycopy.daemon import run
+    from polycopy.observability.logging import configure_logging, get_logger
+    from polycopy.store.db import StoreError
+
+    configure_logging(
+        os.environ.get("POLYCOPY_LOG_LEVEL", "INFO"), os.environ.get("POLYCOPY_LOG_FORMAT")
+    )
+    try:
+        return run(args.config)
+    except ConfigError:
+        raise
+    except StoreError as exc:
+        get_logger("polycopy.daemon").error("ledger_unusable", error=str(exc))
+        return EXIT_FAILURE
+    except Exception:
+        get_logger("polycopy.daemon").exception("daemon_failed")
+        return EXIT_FAILURE
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from polycopy.report import effective_settings_table
 

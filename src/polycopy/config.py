@@ -221,6 +221,15 @@ class RiskSection(Section):
     max_daily_loss_usdc: Money | None = None
 
 
+class DaemonSection(Section):
+    shutdown_timeout_s: Seconds = Decimal("30")  # drain and settle bound on SIGTERM
+    mark_refresh_s: Seconds = Decimal("30")  # how often held tokens are re-marked (book mid)
+    mark_stale_s: Seconds = Decimal("180")  # PnL is unknown when marks are older (R25)
+    resolve_interval_s: Seconds = Decimal("10")  # re-ask the venue about unknown orders
+    ingest_stale_s: Seconds = Decimal("60")  # /healthz fails after this long without data
+    recent_decisions: int = Field(default=20, ge=0, le=500)  # kept for /status
+
+
 class LeaderSection(Section):
     address: str
     name: str = ""
@@ -251,6 +260,7 @@ class PolycopyConfig(BaseSettings):
     execution: ExecutionSection = ExecutionSection()
     ingest: IngestSection = IngestSection()
     risk: RiskSection = RiskSection()
+    daemon: DaemonSection = DaemonSection()
     leaders: list[LeaderSection] = []
 
     @classmethod
@@ -276,6 +286,7 @@ SECTIONS: dict[str, type[Section]] = {
     "execution": ExecutionSection,
     "ingest": IngestSection,
     "risk": RiskSection,
+    "daemon": DaemonSection,
 }
 TOP_LEVEL_KEYS = ("mode", "bankroll_usdc", "state_dir")
 
@@ -288,8 +299,10 @@ def env_key_map() -> dict[str, tuple[str, ...]]:
         mapping[ENV_PREFIX + key.upper()] = (key,)
     for section, model in SECTIONS.items():
         for key in model.model_fields:
-            name = f"{section}_{key}" if section == "status" else key
-            mapping[ENV_PREFIX + name.upper()] = (section, key)
+            name = ENV_PREFIX + (f"{section}_{key}" if section == "status" else key).upper()
+            if name in mapping:  # a key name used by two sections could not be told apart
+                raise AssertionError(f"{name} names both {mapping[name]} and {(section, key)}")
+            mapping[name] = (section, key)
     return mapping
 
 
@@ -575,9 +588,46 @@ def config_version(cfg: PolycopyConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-RESTART_KEYS = ("mode", "state_dir", "status", "endpoints")
+IMMUTABLE_KEYS = ("mode", "state_dir", "status")  # a reload that changes these is refused
+# Keys a running daemon re-reads on SIGHUP; a change anywhere else takes a restart.
+LIVE_KEYS = frozenset(
+    {
+        "bankroll_usdc",
+        "sizing",
+        "rails",
+        "netting",
+        "risk",
+        "leaders",
+        "execution.max_slippage",
+        "ingest.max_event_age_s",
+    }
+)
+
+
+def _flat(cfg: PolycopyConfig) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in cfg.model_dump(mode="json").items():
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                flat[f"{key}.{sub}"] = item
+        else:
+            flat[key] = value
+    return flat
 
 
 def restart_required_changes(old: PolycopyConfig, new: PolycopyConfig) -> list[str]:
-    """Keys whose change only takes effect after a restart (reported on SIGHUP)."""
-    return [key for key in RESTART_KEYS if getattr(old, key) != getattr(new, key)]
+    """Changed keys that only take effect after a restart (reported on SIGHUP)."""
+    before, after = _flat(old), _flat(new)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return [
+        key
+        for key in changed
+        if key not in LIVE_KEYS
+        and key.split(".")[0] not in LIVE_KEYS
+        and key.split(".")[0] not in IMMUTABLE_KEYS
+    ]
+
+
+def immutable_changes(old: PolycopyConfig, new: PolycopyConfig) -> list[str]:
+    """Changed keys a reload may not touch: mode (paper↔live), state_dir, status server."""
+    return [key for key in IMMUTABLE_KEYS if getattr(old, key) != getattr(new, key)]

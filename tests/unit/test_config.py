@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from polycopy.cli import EXIT_CONFIG, main
-from polycopy.config import ConfigError, load_config, parse_config, restart_required_changes
+from polycopy.config import (
+    ConfigError,
+    immutable_changes,
+    load_config,
+    parse_config,
+    restart_required_changes,
+)
 from polycopy.domain.reasons import Enforcement, Mode
 
 A = "0x" + "aa" * 20
@@ -128,12 +134,19 @@ def test_budgets_above_bankroll_warn_but_load() -> None:
     assert any("budgets add up to 80" in w for w in cfg.warnings)
 
 
-def test_restart_required_changes_are_named() -> None:
+def test_reload_classifies_changes() -> None:
     old = parse_config({}, environ={}).settings
     new = parse_config(
-        {"mode": "live", "rails": {"min_exec_notional_usdc": 2}}, environ={}
+        {
+            "mode": "live",
+            "rails": {"min_exec_notional_usdc": 2},
+            "ingest": {"poll_interval_s": 3, "max_event_age_s": 5},
+        },
+        environ={},
     ).settings
-    assert restart_required_changes(old, new) == ["mode"]
+    assert immutable_changes(old, new) == ["mode"]
+    # rails and max_event_age_s apply at once; the poll interval needs a restart
+    assert restart_required_changes(old, new) == ["ingest.poll_interval_s"]
 
 
 LEADER_OK: dict[str, Any] = {"address": A}

@@ -31,6 +31,7 @@ class IngestCounters:
     http_rate_limited_total: int = 0  # 429 answers
     rate_limit_waits_total: int = 0  # requests that waited for the client-side limiter
     backfills_total: int = 0
+    rest_last_ok_at: float | None = None  # monotonic time of the last successful backfill
     backfill_failures_total: int = 0
     backfill_truncated_total: int = 0
     rows_rejected_total: Counter[str] = field(default_factory=Counter)  # reason → count

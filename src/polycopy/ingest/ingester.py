@@ -154,6 +154,9 @@ class Ingester:
         self._streams: dict[str, OrderedDict[str, None]] = {}
         self._reject_logged: dict[str, tuple[float, int]] = {}
         self.started = asyncio.Event()  # set once pending trades are re-enqueued
+        # trade id → monotonic time it was first seen (RTDS frame or REST page), for the
+        # worker's detection-to-order latency; the worker pops its entries, the cap bounds it
+        self.received_at: OrderedDict[str, float] = OrderedDict()
 
     # --- public API ----------------------------------------------------------------------
     @property
@@ -246,6 +249,7 @@ class Ingester:
                 counters.duplicates_total[trade.source] += 1
         now = self._wall()
         for trade in new:
+            self._note_received(trade.trade_id)
             counters.trades_received_total[trade.source] += 1
             log.info(
                 "leader_trade_received",
@@ -260,6 +264,13 @@ class Ingester:
             )
             await self._put(trade)
         return len(new)
+
+    def _note_received(self, trade_id: str) -> None:
+        received = self.received_at
+        if trade_id not in received:
+            received[trade_id] = self._clock()
+            if len(received) > STREAM_MEMORY:
+                received.popitem(last=False)
 
     async def _put(self, item: IngestItem) -> None:
         queue = self.queue
@@ -290,6 +301,7 @@ class Ingester:
         if self.inbox.is_recent(trade.trade_id):
             self.counters.duplicates_total[trade.source] += 1
             return
+        self._note_received(trade.trade_id)
         while len(self._staged) >= STAGE_MAX:
             self._stage_space.clear()
             await self._stage_space.wait()

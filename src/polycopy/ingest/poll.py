@@ -268,6 +268,7 @@ class BackfillScheduler:
                 log.warning("backfill_failed", leader=leader, error=str(exc))
             else:
                 self.succeeded[leader] = self.succeeded.get(leader, 0) + 1
+                self.counters.rest_last_ok_at = time.monotonic()
                 log.info(
                     "backfill_completed",
                     leader=leader,

@@ -199,11 +199,15 @@ class Ledger:
         if len(self._pending) >= self._batch_size:
             self.flush()
 
-    def flush(self) -> None:
-        if not self._pending and not self._marks:
+    def flush(self, also: Callable[[], object] | None = None) -> None:
+        """Write queued decisions and marks in one transaction; `also` runs inside it (the
+        daemon marks the trades these decisions answer as processed, atomically)."""
+        if not self._pending and not self._marks and also is None:
             return
         with self.db.transaction() as conn:
             self._write_pending(conn)
+            if also is not None:
+                also()
 
     def _write_pending(self, conn: sqlite3.Connection) -> None:
         if self._pending:

@@ -1,0 +1,652 @@
+"""The composition root: `polycopy run`.
+
+    ingest (RTDS + REST + exposure) ──► bounded queue ──► sizing worker ──► execution ──► venue
+                                                            │  one writer of attributed state
+                          status server ◄── metrics ◄───────┘  ledger (SQLite) ◄─────────┘
+
+Start-up order: configuration validated (exit 78 before any network call) → ledger opened,
+state rebuilt → executor built (paper loads no key) → every open intent reconciled with the
+venue (nothing is sent before; READY is not sent until it succeeds) → ingest, worker, status,
+watchdog under one TaskGroup → READY=1.
+
+SIGHUP validates the new file first and swaps it in between two decisions; SIGTERM/SIGINT stop
+intake, drain the queue, settle what is in flight within a bound, flush and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections import Counter, deque
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+
+from polycopy import __version__
+from polycopy.config import (
+    ConfigError,
+    LoadedConfig,
+    immutable_changes,
+    load_config,
+    restart_required_changes,
+)
+from polycopy.domain.copier import Copier, Step
+from polycopy.domain.events import Decision, LeaderTrade
+from polycopy.domain.killswitch import KillSwitch, TradingState, daily_loss_breached
+from polycopy.domain.ledger import LedgerInvariantError
+from polycopy.domain.money import ZERO, fmt
+from polycopy.domain.reasons import Mode, Reason
+from polycopy.domain.sizing import OrderPlan
+from polycopy.execution.clob_http import ClobHttp
+from polycopy.execution.errors import InvariantError, ReconcileError, VenueError
+from polycopy.execution.live import LiveExecutor
+from polycopy.execution.markets import MarketCatalog
+from polycopy.execution.paper import PaperExecutor
+from polycopy.execution.port import Executor
+from polycopy.execution.service import DuplicateIntentError, ExecutionService
+from polycopy.execution.settings import ExecutionSettings
+from polycopy.ingest.exposure import ExposureSnapshot
+from polycopy.ingest.ingester import Ingester, IngestItem
+from polycopy.ingest.staleness import is_stale
+from polycopy.observability.http import Health, StatusServer, parse_listen, token_problem
+from polycopy.observability.logging import bind
+from polycopy.observability.metrics import Metrics
+from polycopy.observability.systemd import Notifier
+from polycopy.secrets import load_credentials
+from polycopy.store.daemon_state import DaemonState
+from polycopy.store.db import Database
+from polycopy.store.ledger import Ledger, ledger_path
+
+log = structlog.get_logger("polycopy.daemon")
+
+TICK_S = 0.25  # the worker wakes at least this often (netting windows, reloads, stop)
+PERIODIC_S = 1.0  # unknown-order look-ups and the daily loss check, busy or idle
+FLUSH_EVERY = 256  # decisions per group commit while the queue is busy
+RECONCILE_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+STATES = tuple(s.value for s in TradingState)
+MICRO = Decimal("0.000001")
+
+
+def preflight(config: LoadedConfig, environ: Mapping[str, str]) -> None:
+    """Checks that need no network, done before anything starts (exit 78 on failure)."""
+    problems: list[str] = []
+    settings = config.settings
+    try:
+        listen = parse_listen(settings.status.listen)
+    except ValueError as exc:
+        problems.append(f"status.listen: {exc}")
+    else:
+        problem = token_problem(listen, environ.get("POLYCOPY_STATUS_TOKEN") or None)
+        if problem:
+            problems.append(problem)
+    if config.path is not None and config.path.exists():
+        mode = config.path.stat().st_mode
+        if mode & 0o022:
+            problems.append(
+                f"{config.path}: writable by group or others (mode {oct(mode & 0o777)}); "
+                "chmod go-w it"
+            )
+    if settings.mode == "live":
+        try:
+            load_credentials(environ)
+        except ConfigError as exc:
+            problems.extend(f"live mode: {p}" for p in exc.problems)
+    if problems:
+        raise ConfigError(problems)
+
+
+class Daemon:
+    def __init__(self, config: LoadedConfig, environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.environ = dict(os.environ if environ is None else environ)
+        self.metrics = Metrics()
+        self.notifier = Notifier(self.environ)
+        self.started_mono = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=config.settings.daemon.recent_decisions)
+        self.outcomes: dict[str, Counter[str]] = {}
+        self.reasons: dict[str, Counter[str]] = {}
+        self.rates: dict[str, Decimal | None] = {}
+        self.kill = KillSwitch()
+        self.reconciled = False
+        self.reload_error: str | None = None
+        self._reload_requested = False
+        self._stop = asyncio.Event()
+        self._worker_beat = time.monotonic()
+        self._processed: list[str] = []
+        self._unflushed = 0
+        self._marks_ok_at = time.monotonic()
+        self._last_resolve = time.monotonic()
+        self._last_periodic = time.monotonic()
+        self._baseline: tuple[str, Decimal] | None = None  # (UTC day, total PnL at its start)
+        # built in run()
+        self.db: Database
+        self.ledger: Ledger
+        self.state: DaemonState
+        self.copier: Copier
+        self.catalog: MarketCatalog
+        self.executor: Executor
+        self.service: ExecutionService
+        self.ingester: Ingester
+        self.status_server: StatusServer
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def run(self) -> int:
+        settings = self.config.settings
+        bind(exec_mode=settings.mode)  # paper|live on every log line (R23)
+        log.info(
+            "daemon_starting",
+            version=__version__,
+            config_version=self.config.version,
+            leaders=len(self.config.leaders),
+        )
+        self.db = Database(ledger_path(settings.state_dir, settings.mode))
+        try:
+            return await self._run()
+        finally:
+            self.db.close()
+
+    async def _run(self) -> int:
+        settings = self.config.settings
+        self.ledger = Ledger(self.db, settings.mode)
+        self.state = DaemonState(self.db)
+        self.kill = self.state.kill_switch()
+        exec_settings = ExecutionSettings.from_config(settings.execution)
+        self.executor, self.catalog = await self._build_executor(exec_settings)
+        try:
+            self.copier = Copier(self.config.leaders, markets=self.catalog.rules)
+            self.ledger.load_into(self.copier.book)
+            for leader, value, positions, refreshed_at in self.state.exposures():
+                if leader in self.config.leaders:
+                    self.copier.set_exposure(leader, value, refreshed_at, positions)
+            self.service = ExecutionService(
+                self.executor,
+                self.ledger,
+                self.copier.complete,
+                order_type=exec_settings.order_type,
+            )
+            queue: asyncio.Queue[IngestItem] = asyncio.Queue(maxsize=settings.ingest.queue_maxsize)
+            self.ingester = Ingester(
+                self.db, settings.ingest, settings.endpoints, self.config.leaders, queue=queue
+            )
+            self.metrics.set_config_version(self.config.version)
+            self.metrics.set_trading_state(self.kill.state.value, STATES)
+            self.status_server = StatusServer(
+                parse_listen(settings.status.listen),
+                self.environ.get("POLYCOPY_STATUS_TOKEN") or None,
+                self.metrics,
+                self.status,
+                self.health,
+                self.halt,
+                self.resume,
+            )
+            await self.status_server.start()
+            try:
+                self._install_signals()
+                await self._reconcile_until_done()
+                if self._stop.is_set():
+                    return 0
+                await self._serve()
+            finally:
+                await self.status_server.stop()
+        finally:
+            self.ledger.flush()
+            await self.executor.close()
+        log.info("daemon_stopped")
+        return 0
+
+    async def _build_executor(self, settings: ExecutionSettings) -> tuple[Executor, MarketCatalog]:
+        endpoints = self.config.settings.endpoints
+        if self.config.settings.mode == "live":
+            live = await LiveExecutor.create(load_credentials(self.environ), endpoints, settings)
+            return live, live.catalog
+        # paper: no key is loaded, no secure client exists, nothing can reach POST /order
+        http = ClobHttp(
+            endpoints.clob_url, timeout_s=settings.http_timeout_s, policy=settings.get_policy
+        )
+        catalog = MarketCatalog(http, ttl_s=settings.market_cache_ttl_s)
+        return PaperExecutor(http, catalog, settings), catalog
+
+    async def _reconcile_until_done(self) -> None:
+        """R5: no order before every open intent is resolved; READY waits for this."""
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                report = await self.service.reconcile()
+            except ReconcileError as exc:
+                delay = RECONCILE_BACKOFF_S[min(attempt, len(RECONCILE_BACKOFF_S) - 1)]
+                attempt += 1
+                log.error("reconcile_failed", error=str(exc), retry_in_s=delay)
+                self.notifier.status(f"reconciling failed: {exc}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                continue
+            for decision in report.resolved:
+                self._after_decision(decision)
+            self.reconciled = True
+            return
+
+    async def _serve(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                ingest_task = group.create_task(self.ingester.run(), name="ingest")
+                worker = group.create_task(self._worker(), name="worker")
+                helpers = [
+                    group.create_task(self._watchdog(), name="watchdog"),
+                    group.create_task(self._marks(), name="marks"),
+                ]
+                await self.ingester.started.wait()
+                self.notifier.ready(f"copying {len(self.config.leaders)} leaders")
+                log.info(
+                    "daemon_ready",
+                    leaders=len(self.config.leaders),
+                    trading_state=self.kill.state.value,
+                )
+                await self._stop.wait()
+                # stop intake first, then let the worker drain what is queued
+                self.notifier.stopping()
+                log.info("daemon_stopping", queued=self.ingester.queue.qsize())
+                ingest_task.cancel()
+                timeout = float(self.config.settings.daemon.shutdown_timeout_s)
+                try:
+                    await asyncio.wait_for(asyncio.shield(worker), timeout)
+                except TimeoutError:
+                    log.warning("drain_timed_out", left=self.ingester.queue.qsize())
+                    worker.cancel()
+                for task in helpers:
+                    task.cancel()
+        finally:
+            self._flush()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    def request_stop(self, why: str = "") -> None:
+        log.info("stop_requested", signal=why)
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+
+    # --- the sizing worker: the only writer of attributed state ---------------------------
+    async def _worker(self) -> None:
+        queue = self.ingester.queue
+        while True:
+            self._worker_beat = time.monotonic()
+            if self._reload_requested:
+                self._reload()
+            if self._stop.is_set() and queue.empty():
+                break
+            try:
+                async with asyncio.timeout(TICK_S):
+                    item = await queue.get()
+            except TimeoutError:
+                await self._tick()
+                continue
+            self.metrics.queue_depth.set(queue.qsize())
+            if isinstance(item, ExposureSnapshot):
+                self._apply_exposure(item)
+            else:
+                await self._handle(item)
+            if queue.empty() or self._unflushed >= FLUSH_EVERY:
+                self._flush()
+            if time.monotonic() - self._last_periodic >= PERIODIC_S:
+                await self._periodic()
+        self._flush()
+
+    async def _tick(self) -> None:
+        """Idle: flush netting buffers whose window ended, then the periodic work."""
+        for step in self.copier.due(datetime.now(UTC)):
+            await self._process(step, None)
+        self._flush()
+        if time.monotonic() - self._last_periodic >= PERIODIC_S:
+            await self._periodic()
+
+    async def _periodic(self) -> None:
+        self._last_periodic = time.monotonic()
+        interval = float(self.config.settings.daemon.resolve_interval_s)
+        if time.monotonic() - self._last_resolve >= interval and self.ledger.open_intents():
+            self._last_resolve = time.monotonic()
+            for decision in await self.service.resolve_open():
+                self._after_decision(decision)
+        self._check_daily_loss()
+
+    def _apply_exposure(self, snapshot: ExposureSnapshot) -> None:
+        if snapshot.leader not in self.copier.configs:
+            return
+        self.copier.set_exposure(
+            snapshot.leader, snapshot.value, snapshot.refreshed_at, snapshot.positions
+        )
+        self.state.save_exposure(
+            snapshot.leader, snapshot.value, snapshot.positions, snapshot.refreshed_at
+        )
+        self.metrics.leader_exposure.labels(self._name(snapshot.leader)).set(float(snapshot.value))
+
+    async def _handle(self, trade: LeaderTrade) -> None:
+        received = self.ingester.received_at.pop(trade.trade_id, None)
+        now = datetime.now(UTC)
+        self.metrics.ingest_lag.observe(max(0.0, (now - trade.timestamp).total_seconds()))
+        if trade.leader not in self.copier.configs:
+            # followed when it was received, removed by a reload since: nothing to decide with
+            log.info("trade_of_unfollowed_leader", trade_id=trade.trade_id, leader=trade.leader)
+            self._processed.append(trade.trade_id)
+            return
+        if self.copier.book.mark(trade.asset) is None:
+            self.copier.book.set_mark(trade.asset, trade.price)  # last known price, for now
+        if self.catalog.cached(trade.asset) is None:
+            try:
+                await self.catalog.get(trade.asset, trade.condition_id)
+            except VenueError as exc:  # the default profile sizes it; execution re-checks
+                log.warning("market_rules_unavailable", asset=trade.asset, error=str(exc))
+        for step in self.copier.due(now):
+            await self._process(step, None)
+        max_age = float(self.config.settings.ingest.max_event_age_s)
+        gate: Reason | None = None
+        if is_stale(trade, now, max_age):
+            gate = Reason.STALE_EVENT
+        gate = gate or self.kill.gate(trade.side)
+        for step in self.copier.handle(trade, now, gate):
+            await self._process(step, received)
+        self._processed.append(trade.trade_id)
+
+    async def _process(self, step: Step, received: float | None) -> None:
+        if isinstance(step, OrderPlan):
+            try:
+                decision = await self.service.execute(step)
+            except DuplicateIntentError as exc:
+                # decided before a restart: already sent and settled, never again
+                self.copier.abandon(step)
+                log.info("duplicate_intent_skipped", decision_id=step.decision_id, why=str(exc))
+                return
+            except (InvariantError, LedgerInvariantError) as exc:
+                self.copier.abandon(step)
+                await self._trip(TradingState.HALTED, f"invariant failed: {exc}")
+                raise
+            if received is not None:
+                self.metrics.detection_to_order.observe(time.monotonic() - received)
+        else:
+            decision = step
+            self.ledger.record_decision(decision)
+            self._unflushed += 1
+        self._after_decision(decision)
+
+    def _after_decision(self, decision: Decision) -> None:
+        record = decision.to_record()
+        log.info("copy_decided", **record)
+        self.metrics.record_decision(decision)
+        self.recent.append(record)
+        leader = decision.leader
+        self.outcomes.setdefault(leader, Counter())[decision.outcome.value] += 1
+        self.reasons.setdefault(leader, Counter()).update(r.value for r in decision.reasons)
+        if decision.rate is not None:
+            self.rates[leader] = decision.rate
+        name = decision.leader_name
+        if decision.rate is not None:
+            self.metrics.leader_rate.labels(name).set(float(decision.rate))
+        attributed = self.copier.book.exposure(leader)
+        self.metrics.leader_attributed.labels(name).set(float(attributed))
+        cfg = self.copier.configs.get(leader)
+        if cfg is not None and cfg.budget_usdc and cfg.mode is Mode.BUDGETED_DYNAMIC:
+            self.metrics.leader_budget.labels(name).set(float(cfg.budget_usdc))
+            self.metrics.leader_utilization.labels(name).set(float(attributed / cfg.budget_usdc))
+
+    def _flush(self) -> None:
+        """Group commit: queued decisions and the inbox marks of the trades they answer."""
+        processed, self._processed = self._processed, []
+        self._unflushed = 0
+        if processed:
+            self.ledger.flush(also=lambda: self.ingester.mark_processed(processed))
+        else:
+            self.ledger.flush()
+
+    # --- kill switch ------------------------------------------------------------------------
+    async def _trip(self, state: TradingState, reason: str) -> None:
+        tripped = self.kill.trip(state, reason, datetime.now(UTC))
+        if tripped is self.kill:
+            return
+        self.kill = tripped
+        self.state.save_kill_switch(tripped, datetime.now(UTC))
+        self.metrics.set_trading_state(tripped.state.value, STATES)
+        log.warning("kill_switch_tripped", state=tripped.state.value, reason=reason)
+
+    async def halt(self, reason: str) -> dict[str, Any]:
+        await self._trip(TradingState.HALTED, reason)
+        return {"trading_state": self.kill.state.value, "reason": self.kill.reason}
+
+    async def resume(self, reason: str) -> dict[str, Any]:
+        self.kill = self.kill.resume(datetime.now(UTC))
+        self.state.save_kill_switch(self.kill, datetime.now(UTC))
+        self.metrics.set_trading_state(self.kill.state.value, STATES)
+        log.warning("kill_switch_reset", reason=reason)
+        return {"trading_state": self.kill.state.value}
+
+    def total_pnl(self) -> Decimal:
+        book = self.copier.book
+        total = ZERO
+        for leader in book.leaders():
+            pnl = book.pnl(leader)
+            total += pnl.realized + pnl.unrealized
+        return total
+
+    def _check_daily_loss(self) -> None:
+        limit = self.config.settings.risk.max_daily_loss_usdc
+        if limit is None or self.kill.state is TradingState.HALTED:
+            return
+        now = datetime.now(UTC)
+        stale = float(self.config.settings.daemon.mark_stale_s)
+        holding = bool(self.copier.book.assets())
+        pnl: Decimal | None = None
+        if not holding or time.monotonic() - self._marks_ok_at <= stale:
+            current = self.total_pnl()
+            day = now.date().isoformat()
+            if self._baseline is None or self._baseline[0] != day:
+                self._baseline = (day, self.state.pnl_baseline(now.date(), current, now))
+            pnl = current - self._baseline[1]
+        if daily_loss_breached(pnl, limit):
+            why = (
+                f"daily loss limit: PnL today {fmt(pnl)} below -{fmt(limit)}"
+                if pnl is not None
+                else "daily loss limit: PnL cannot be computed (stale marks)"
+            )
+            asyncio.get_running_loop().create_task(self._trip(TradingState.HALTED, why))
+
+    # --- marks: book mid of every held token ----------------------------------------------
+    async def _marks(self) -> None:
+        endpoints = self.config.settings.endpoints
+        interval = float(self.config.settings.daemon.mark_refresh_s)
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while True:
+                await asyncio.sleep(interval)
+                failed = 0
+                for asset in self.copier.book.assets():
+                    try:
+                        async with http.get(
+                            f"{endpoints.clob_url}/midpoint", params={"token_id": asset}
+                        ) as resp:
+                            if resp.status != 200:
+                                failed += 1
+                                continue
+                            body = await resp.json(content_type=None)
+                        mid = Decimal(str(body.get("mid") or body.get("mid_price")))
+                    except (
+                        aiohttp.ClientError,
+                        TimeoutError,
+                        ValueError,
+                        ArithmeticError,
+                        AttributeError,
+                    ):
+                        failed += 1
+                        continue
+                    if 0 < mid < 1:
+                        self.copier.book.set_mark(asset, mid)
+                        self.ledger.set_mark(asset, mid)
+                if not failed:
+                    self._marks_ok_at = time.monotonic()
+
+    # --- reload -----------------------------------------------------------------------------
+    def _reload(self) -> None:
+        self._reload_requested = False
+        self.notifier.reloading()
+        path = self.config.path
+        try:
+            new = load_config(path, self.environ)
+            frozen = immutable_changes(self.config.settings, new.settings)
+            if frozen:
+                raise ConfigError(
+                    [f"{key}: cannot change while running; restart to apply" for key in frozen]
+                )
+        except ConfigError as exc:
+            self.reload_error = "; ".join(exc.problems)
+            self.metrics.config_reloads.labels("rejected").inc()
+            log.error(
+                "config_reload_rejected",
+                reason=self.reload_error,
+                config_version=self.config.version,
+            )
+            self.notifier.ready()
+            return
+        later = restart_required_changes(self.config.settings, new.settings)
+        old = self.config
+        self.config = new
+        self.copier.set_configs(new.leaders)
+        self.ingester.set_leaders(new.leaders)
+        self.reload_error = None
+        self.metrics.config_reloads.labels("applied").inc()
+        self.metrics.set_config_version(new.version)
+        log.info(
+            "config_reloaded",
+            config_version=new.version,
+            previous=old.version,
+            leaders=len(new.leaders),
+            needs_restart=later or None,
+        )
+        for warning in new.warnings:
+            log.warning("config_warning", warning=warning)
+        self.notifier.ready()
+
+    # --- health and status ------------------------------------------------------------------
+    def health(self) -> Health:
+        reasons = []
+        now = time.monotonic()
+        if not self.reconciled:
+            reasons.append("start-up reconciliation not done")
+        if now - self._worker_beat > max(5.0, 10 * TICK_S):
+            reasons.append(f"worker silent for {now - self._worker_beat:.0f}s")
+        age = self.ingest_age_s()
+        limit = float(self.config.settings.daemon.ingest_stale_s)
+        if age is None or age > limit:
+            shown = "never" if age is None else f"{age:.0f}s ago"
+            reasons.append(f"ingest stale: last data {shown} (limit {limit:.0f}s)")
+        return Health(not reasons, reasons)
+
+    def ingest_age_s(self) -> float | None:
+        counters = self.ingester.counters
+        last = max(
+            (t for t in (counters.ws_last_data_at, counters.rest_last_ok_at) if t), default=None
+        )
+        return None if last is None else time.monotonic() - last
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 only while healthy: a blocked loop or a dead feed gets restarted."""
+        interval = self.notifier.watchdog_interval_s or 5.0
+        while True:
+            age = self.ingest_age_s()
+            if age is not None:
+                self.metrics.last_event_age.set(age)
+            self.metrics.submit_unknown.set(len(self.ledger.open_intents()))
+            if self.health().healthy:
+                self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def status(self) -> dict[str, Any]:
+        settings = self.config.settings
+        now = datetime.now(UTC)
+        leaders = []
+        for address, cfg in sorted(self.config.leaders.items(), key=lambda kv: kv[1].name):
+            attributed = self.copier.book.exposure(address)
+            exposure = self.copier.exposure_for(address, "", now)
+            pnl = self.copier.book.pnl(address)
+            budget = cfg.budget_usdc if cfg.mode is Mode.BUDGETED_DYNAMIC else None
+            rate = self.rates.get(address)
+            leaders.append(
+                {
+                    "leader": address,
+                    "name": cfg.name,
+                    "mode": cfg.mode.value,
+                    "enforcement": cfg.enforcement.value if budget is not None else None,
+                    "budget": fmt(budget) if budget is not None else None,
+                    "exposure": fmt(exposure.value) if exposure.value is not None else None,
+                    "exposure_age_s": exposure.age_s,
+                    "rate": fmt(rate) if rate is not None else None,
+                    "attributed": fmt(attributed.quantize(MICRO)),
+                    "headroom": fmt((budget - attributed).quantize(MICRO))
+                    if budget is not None and cfg.hard_budget
+                    else None,
+                    "utilization": fmt((attributed / budget).quantize(Decimal("0.0001")))
+                    if budget
+                    else None,
+                    "realized_pnl": fmt(pnl.realized.quantize(MICRO)),
+                    "unrealized_pnl": fmt(pnl.unrealized.quantize(MICRO)),
+                    "outcomes": dict(self.outcomes.get(address, {})),
+                    "reasons": dict(self.reasons.get(address, {})),
+                }
+            )
+        counters = self.ingester.counters
+        queue = self.ingester.queue
+        return {
+            "version": __version__,
+            "mode": settings.mode,
+            "trading_state": self.kill.state.value,
+            "trading_reason": self.kill.reason,
+            "config_version": self.config.version,
+            "last_reload_error": self.reload_error,
+            "started_at": self.started_at.isoformat(),
+            "uptime_s": round(time.monotonic() - self.started_mono, 1),
+            "reconciled": self.reconciled,
+            "bankroll_usdc": fmt(settings.bankroll_usdc),
+            "queue": {
+                "depth": queue.qsize(),
+                "maxsize": settings.ingest.queue_maxsize,
+                "full_waits": counters.queue_full_waits_total,
+            },
+            "ingest": {
+                "healthy": self.health().healthy,
+                "last_event_age_s": self.ingest_age_s(),
+                "ws_connected": counters.ws_connected,
+                "ws_reconnects": counters.ws_reconnects_total,
+                "ws_stalls": counters.ws_stalls_total,
+                "ws_auth_failed": counters.ws_auth_failed,
+                "frames_rejected": sum(counters.frames_rejected_total.values()),
+                "trades_received": sum(counters.trades_received_total.values()),
+                "duplicates": sum(counters.duplicates_total.values()),
+            },
+            "orders": {"open_intents": len(self.ledger.open_intents())},
+            "leaders": leaders,
+            "recent_decisions": list(self.recent),
+        }
+
+    def _name(self, leader: str) -> str:
+        cfg = self.copier.configs.get(leader)
+        return cfg.name if cfg else leader
+
+
+def run(config_path: Path | str | None, environ: Mapping[str, str] | None = None) -> int:
+    """`polycopy run`: validate everything that needs no network, then run the daemon."""
+    env = dict(os.environ if environ is None else environ)
+    config = load_config(config_path, env)
+    preflight(config, env)
+    for warning in config.warnings:
+        log.warning("config_warning", warning=warning)
+    return asyncio.run(Daemon(config, env).run())
