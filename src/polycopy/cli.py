@@ -104,16 +104,25 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_replay)
 
     demo = commands.add_parser(
-        "demo", help="run the design's $200 example offline and show the result"
+        "demo", help="the design's $200 example end to end, offline, against the simulator"
     )
     demo.add_argument(
         "--out-dir",
         type=Path,
         default=Path("demo-out"),
-        help="where the demo writes its tape, decisions and ledger (default: demo-out)",
+        help="where the demo writes its ledger, logs and decisions (default: demo-out)",
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic leader activity")
+    demo.add_argument(
+        "--seconds", type=float, default=40.0, help="how long the daemon runs (default: 40)"
+    )
+    demo.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="only the side-by-side replay comparison (no simulator, no daemon)",
+    )
     demo.set_defaults(handler=_demo)
+
     status = commands.add_parser("status", help="dashboard of a running daemon")
     status.add_argument(
         "--url",
@@ -341,9 +350,12 @@ def _sim_serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from polycopy.demo import run_replay_demo
+    from polycopy.demo import run_demo, run_replay_demo
 
-    print(run_replay_demo(args.out_dir, seed=args.seed))
+    if args.replay_only:
+        print(run_replay_demo(args.out_dir, seed=args.seed))
+    else:
+        print(run_demo(args.out_dir, seconds=args.seconds, seed=args.seed))
     return EXIT_OK
 
 

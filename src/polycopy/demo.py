@@ -1,24 +1,39 @@
-"""The design's $200 example, offline: the same synthetic leader activity replayed twice —
-every leader FIXED_RATE at 0.01, then Budgeted Dynamic with budgets 60/60/50/30 — so a
-newcomer sees the whale's share of the exposure fall to its budget.
+"""`polycopy demo`: the design's $200 example, offline, end to end.
+
+1. The simulated Polymarket plays a seeded generator of three small leaders and a whale
+   (accelerated), and the real daemon (`polycopy run`, paper mode, a fresh ledger) copies them
+   for a short, bounded time with live progress; then its dashboard is printed.
+2. The same kind of activity is replayed twice — every leader FIXED_RATE at 0.01, then Budgeted
+   Dynamic with budgets 60/60/50/30 — so a newcomer sees the whale's share of the exposure fall
+   to its budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 
 from polycopy.config import LoadedConfig, parse_config
+from polycopy.observability.dashboard import render
 from polycopy.replay import LeaderSummary, ReplayResult, replay
 from polycopy.report import pct, table, usd
 from polycopy.synth import PRACTICAL_EXAMPLE, ActivityGenerator, to_json_row
 
 DEMO_HOURS = 2.0
+DEMO_SPEED = 60.0  # one second of demo = one minute of leader activity
 
 
 def demo_config_data() -> dict[str, Any]:
@@ -56,6 +71,134 @@ def write_synthetic_tape(
     tape = out_dir / "tape.json"
     tape.write_text(json.dumps(trades, indent=1) + "\n", encoding="utf-8")
     return tape, snapshots
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def run_daemon_demo(out_dir: Path, seconds: float, seed: int) -> dict[str, Any]:
+    """Simulator + the real daemon as a subprocess; returns the daemon's final /status."""
+    from polycopy.sim.server import SimServer
+    from polycopy.sim.settings import SimConfig
+
+    sim_config = SimConfig(
+        seed=seed,
+        generate_seed=seed,
+        speed=DEMO_SPEED,
+        firehose_per_s=20.0,
+        rtds_lag_s=0.2,
+        rtds_trades_extra_lag_s=0.05,
+        data_api_lag_s=1.0,
+    )
+    async with SimServer(sim_config) as sim:
+        data = demo_config_data()
+        data["state_dir"] = str(out_dir / "state")
+        data["endpoints"] = sim.endpoints()
+        port = _free_port()
+        data["status"] = {"listen": f"127.0.0.1:{port}"}
+        data["ingest"] = {"poll_interval_s": 2, "exposure_refresh_s": 5}
+        config_path = out_dir / "demo-daemon.yaml"
+        await asyncio.to_thread(_write_config, config_path, data)
+        log_path = out_dir / "daemon.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCOPY_")}
+        _say(
+            f"simulated Polymarket on {sim.url} — three small leaders and a whale, "
+            f"{DEMO_SPEED:g}x real time"
+        )
+        _say(f"starting `polycopy run` in paper mode for {seconds:g} s (log: {log_path})")
+        with await asyncio.to_thread(log_path.open, "wb") as log_file:
+            daemon = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "polycopy",
+                "run",
+                "--config",
+                str(config_path),
+                stdout=log_file,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+            )
+            status: dict[str, Any] = {}
+            url = f"http://127.0.0.1:{port}/status"
+            began = time.monotonic()
+            try:
+                async with aiohttp.ClientSession() as http:
+                    while time.monotonic() - began < seconds:
+                        await asyncio.sleep(1.0)
+                        if daemon.returncode is not None:
+                            break
+                        try:
+                            async with http.get(url) as resp:
+                                status = await resp.json()
+                        except (aiohttp.ClientError, ValueError):
+                            continue
+                        _say(_progress(status, time.monotonic() - began))
+            finally:
+                if daemon.returncode is None:
+                    daemon.send_signal(signal.SIGTERM)
+                code = await daemon.wait()
+        _say(f"daemon stopped (exit {code}) after draining its queue")
+        if code != 0:
+            raise RuntimeError(f"the daemon exited with {code}; see {log_path}")
+        return status
+
+
+def _write_config(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)  # the daemon refuses a config others can write
+
+
+def _progress(status: dict[str, Any], elapsed: float) -> str:
+    ingest = status.get("ingest", {})
+    counts: dict[str, int] = {}
+    for leader in status.get("leaders", []):
+        for outcome, n in leader.get("outcomes", {}).items():
+            counts[outcome] = counts.get(outcome, 0) + n
+    held = sum((Decimal(x["attributed"]) for x in status.get("leaders", [])), Decimal(0))
+    whale: dict[str, Any] = next(
+        (x for x in status.get("leaders", []) if x.get("name") == "whale"), {}
+    )
+    return (
+        f"  {elapsed:4.0f}s  trades {ingest.get('trades_received', 0):>4}  "
+        f"copied {counts.get('EXECUTED', 0) + counts.get('CAPPED', 0):>4}  "
+        f"skipped {counts.get('SKIPPED', 0):>4}  held {usd(held):>8}  "
+        f"whale {usd(Decimal(whale.get('attributed', '0')))}/{usd(_d(whale.get('budget')))}"
+    )
+
+
+def _d(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def run_demo(out_dir: Path, seconds: float = 40.0, seed: int = 7) -> str:
+    """The whole demo: the replay comparison first, then the daemon live against the
+    simulator; returns the closing dashboard (progress is printed as it goes)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _say("== 1. what Budgeted Dynamic changes: the same leaders replayed with and without budgets")
+    _say(run_replay_demo(out_dir, seed))
+    _say("")
+    _say("== 2. the real daemon, live against the simulated Polymarket")
+    shutil.rmtree(out_dir / "state", ignore_errors=True)  # every demo starts from nothing
+    status = asyncio.run(run_daemon_demo(out_dir, seconds, seed))
+    return "\n".join(
+        [
+            "",
+            f"ledger: {out_dir / 'state' / 'polycopy-paper.sqlite3'}",
+            f"log:    {out_dir / 'daemon.log'} (JSON lines; one `copy_decided` per trade)",
+            "",
+            "the daemon's dashboard at the end (`polycopy status` draws it for a running daemon):",
+            "",
+            render(status),
+        ]
+    )
 
 
 def run_replay_demo(out_dir: Path, seed: int = 7) -> str:
