@@ -162,7 +162,7 @@ class ExecutionService:
                 price=fill.price,
                 fee=fill.fee,
             )
-        log.info(
+        log.debug(
             "order_settled",
             intent_id=intent.intent_id,
             decision_id=plan.decision_id,

@@ -251,7 +251,7 @@ class Ingester:
         for trade in new:
             self._note_received(trade.trade_id)
             counters.trades_received_total[trade.source] += 1
-            log.info(
+            log.debug(
                 "leader_trade_received",
                 trade_id=trade.trade_id,
                 leader=trade.leader,

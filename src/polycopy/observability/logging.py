@@ -11,6 +11,7 @@ loggers (aiohttp, httpx, the Polymarket SDK) go through the same chain.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -61,14 +62,23 @@ _secrets: set[str] = set()
 
 def register_secret(value: str) -> None:
     """Make sure `value` (and its 0x-less / lower-case forms) never reaches a log line."""
+    global _shortest
     if not value or len(value) < 8:
         return
     for form in {value, value.lower(), value.removeprefix("0x"), value.removeprefix("0x").lower()}:
         if len(form) >= 8:
             _secrets.add(form)
+            _shortest = min(_shortest, len(form))
+
+
+# A string shorter than this can hold neither a registered secret nor a 0x + 64-hex value,
+# so most fields (prices, names, reason codes) skip the scans entirely.
+_shortest = 66
 
 
 def redact_text(text: str) -> str:
+    if len(text) < _shortest:
+        return text
     # longest first: the 0x-prefixed form before its bare form, or "0x[redacted]" is left
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
@@ -76,6 +86,7 @@ def redact_text(text: str) -> str:
     return HEX64.sub(REDACTED, text)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
     lowered = key.lower()
     return any(part in lowered for part in SECRET_KEY_PARTS)
@@ -85,6 +96,8 @@ def _clean(key: str, value: Any) -> Any:
     if _is_secret_key(key):
         return REDACTED
     if isinstance(value, str):
+        if len(value) < _shortest:
+            return value
         if key in HEX_ID_FIELDS:
             for secret in _secrets:
                 if secret in value:
@@ -105,11 +118,32 @@ def redact(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     return event
 
 
+class _NamedWriter(structlog.WriteLogger):
+    """structlog's plain file writer, remembering the name it was created with."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedWriterFactory:
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def __call__(self, *args: Any) -> _NamedWriter:
+        return _NamedWriter(self._file, str(args[0]) if args else "polycopy")
+
+
+def _add_logger_name(logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    if "logger" not in event:
+        event["logger"] = getattr(logger, "name", "polycopy")
+    return event
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         ExceptionRenderer(ExceptionDictTransformer(show_locals=False, use_rich=False)),
@@ -121,8 +155,13 @@ def _shared_processors() -> list[Processor]:
 def configure_logging(
     level: str = "INFO", fmt: str | None = None, stream: TextIO | None = None
 ) -> None:
-    """Route structlog and the standard library's logging to `stream` (stdout) as JSON lines,
-    or a readable console format when `fmt == "console"` (default: console on a TTY)."""
+    """JSON lines on `stream` (stdout), or a readable console format when `fmt == "console"`
+    (default: console on a TTY).
+
+    polycopy's own events are rendered by structlog and written straight to the stream (the
+    hot path: one `copy_decided` per leader trade); the standard library's loggers (aiohttp,
+    the SDK) go through a logging handler with the same processors.
+    """
     out = stream or sys.stdout
     if fmt is None:
         fmt = "console" if out.isatty() else "json"
@@ -131,27 +170,27 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=_plain_exc)
     else:
         renderer = structlog.processors.JSONRenderer(default=str)
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
     shared = _shared_processors()
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[_add_logger_name, *shared, renderer],
+        logger_factory=_NamedWriterFactory(out),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared, processors=[_drop_meta, renderer]
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[_drop_meta, renderer],
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(numeric)
     for noisy in ("aiohttp.access", "httpx", "httpcore", "websockets", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, numeric))
 
 
 def _drop_meta(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
@@ -171,7 +210,7 @@ def bind(**values: Any) -> None:
 
 
 def get_logger(name: str = "polycopy") -> Any:
-    return structlog.stdlib.get_logger(name)
+    return structlog.get_logger(name)
 
 
 def scrub(mapping: MutableMapping[str, Any], keys: Iterable[str] = ()) -> dict[str, Any]:
