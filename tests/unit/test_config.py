@@ -284,3 +284,25 @@ def test_check_config_prints_each_leaders_effective_settings(
     small = next(line for line in out.splitlines() if line.startswith("small"))
     assert "FIXED_RATE" in small
     assert "fixed 0.01" in small
+
+
+def test_example_config_and_readme_cover_every_key() -> None:
+    from polycopy.config import SECTIONS, TOP_LEVEL_KEYS, LeaderSection
+    from polycopy.domain.reasons import Reason
+
+    repo = Path(__file__).resolve().parents[2]
+    example = yaml.safe_load((repo / "config" / "polycopy.example.yaml").read_text())
+    example_text = (repo / "config" / "polycopy.example.yaml").read_text()
+    readme = (repo / "README.md").read_text()
+    for key in TOP_LEVEL_KEYS:
+        assert key in example, key
+        assert f"`{key}`" in readme, key
+    for section, model in SECTIONS.items():
+        for key in model.model_fields:
+            assert key in (example.get(section) or {}), f"{section}.{key} missing from the example"
+            assert key in readme, f"{section}.{key} missing from the README"
+    for key in LeaderSection.model_fields:
+        assert key in example_text, f"leaders[].{key} missing from the example"
+        assert f"`{key}`" in readme, f"leaders[].{key} missing from the README"
+    for reason in Reason:
+        assert f"`{reason.value}`" in readme, f"reason {reason.value} not documented"
