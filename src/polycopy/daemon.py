@@ -47,7 +47,6 @@ from polycopy.domain.reasons import Mode, Reason
 from polycopy.domain.sizing import OrderPlan
 from polycopy.execution.clob_http import ClobHttp
 from polycopy.execution.errors import InvariantError, ReconcileError, VenueError
-from polycopy.execution.live import LiveExecutor
 from polycopy.execution.markets import MarketCatalog
 from polycopy.execution.paper import PaperExecutor
 from polycopy.execution.port import Executor
@@ -206,6 +205,9 @@ class Daemon:
     async def _build_executor(self, settings: ExecutionSettings) -> tuple[Executor, MarketCatalog]:
         endpoints = self.config.settings.endpoints
         if self.config.settings.mode == "live":
+            # imported here: a paper daemon never loads the SDK or the signing code (R23)
+            from polycopy.execution.live import LiveExecutor
+
             live = await LiveExecutor.create(load_credentials(self.environ), endpoints, settings)
             return live, live.catalog
         # paper: no key is loaded, no secure client exists, nothing can reach POST /order
@@ -335,6 +337,13 @@ class Daemon:
 
     async def _handle(self, trade: LeaderTrade) -> None:
         received = self.ingester.received_at.pop(trade.trade_id, None)
+        if self.ledger.has_decision(trade.trade_id):
+            # Decided before a restart: the decision was durable but the trade's inbox mark
+            # was not (an intent or settle transaction commits queued decisions too), so the
+            # ingester handed it on again. One decision per trade, whatever the state now.
+            log.info("trade_already_decided", trade_id=trade.trade_id)
+            self._processed.append(trade.trade_id)
+            return
         now = datetime.now(UTC)
         self.metrics.ingest_lag.observe(max(0.0, (now - trade.timestamp).total_seconds()))
         if trade.leader not in self.copier.configs:
