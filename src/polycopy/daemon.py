@@ -44,7 +44,7 @@ from polycopy.domain.killswitch import KillSwitch, TradingState, daily_loss_brea
 from polycopy.domain.ledger import LedgerInvariantError
 from polycopy.domain.money import ZERO, fmt
 from polycopy.domain.reasons import Mode, Reason
-from polycopy.domain.sizing import OrderPlan
+from polycopy.domain.sizing import Execution, FillStatus, OrderPlan
 from polycopy.execution.clob_http import ClobHttp
 from polycopy.execution.errors import InvariantError, ReconcileError, VenueError
 from polycopy.execution.markets import MarketCatalog
@@ -289,6 +289,10 @@ class Daemon:
             if self._reload_requested:
                 self._reload()
             if self._stop.is_set() and queue.empty():
+                # netting buffers live in memory only: flush them (each as of its own deadline)
+                # rather than lose the deferred trades with the process
+                for step in self.copier.drain():
+                    await self._process(step, None)
                 break
             try:
                 async with asyncio.timeout(TICK_S):
@@ -370,6 +374,10 @@ class Daemon:
         self._processed.append(trade.trade_id)
 
     async def _process(self, step: Step, received: float | None) -> None:
+        if isinstance(step, OrderPlan) and (halted := self.kill.gate(step.side)) is not None:
+            # A netting flush falling due while halted, or a halt that came between a trade's
+            # sizing and its order: the plan is answered KILL_SWITCH and nothing is sent (R25).
+            step = self.copier.complete(step, Execution(FillStatus.NONE, reason=halted))
         if isinstance(step, OrderPlan):
             try:
                 decision = await self.service.execute(step)

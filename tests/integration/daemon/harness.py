@@ -333,3 +333,16 @@ class DaemonProcess:
         values = {r[0] for r in self.query("SELECT follow_since FROM ingest_cursor")}
         assert len(values) == 1, values
         return int(values.pop())
+
+
+def one_certificate(directory: Path) -> Path:
+    """A CA bundle of one certificate (the first of certifi's) for `SSL_CERT_FILE`: the SDK
+    loads the bundle into each of its HTTP clients, and every request here is plain http."""
+    import certifi
+
+    text = Path(certifi.where()).read_text(encoding="ascii")
+    start = text.index("-----BEGIN CERTIFICATE-----")
+    end = text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    path = directory / "one-ca.pem"
+    path.write_text(text[start:end] + "\n", encoding="ascii")
+    return path

@@ -1,8 +1,9 @@
 """The kill switch and the status server of a real paper daemon (R25, R36): `POST /halt` needs
-the token once one is configured; while HALTED every leader trade gets a `KILL_SWITCH`
-decision and nothing is filled; the halt survives kill -9; `POST /resume` without the token is
-refused and changes nothing, with it trading resumes. Bound off loopback, every route wants the
-token. `polycopy status --url` renders the dashboard of the running daemon."""
+the token once one is configured; while HALTED every leader trade — and a netting flush that
+falls due — gets a `KILL_SWITCH` decision and nothing is filled; the halt survives kill -9;
+`POST /resume` without the token is refused and changes nothing, with it trading resumes.
+Bound off loopback, every route wants the token. `polycopy status --url` renders the dashboard
+of the running daemon. SIGTERM flushes a netting buffer instead of losing it."""
 
 from __future__ import annotations
 
@@ -12,29 +13,45 @@ import signal
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from polycopy.sim import SimConfig, SimServer
 
 from .harness import TOKEN, DaemonProcess, eventually
 
 LEADER = "0x00000000000000000000000000000000000a11ce"
+NETTER = "0x00000000000000000000000000000000000b0b00"
 D = Decimal
 
 
 async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: Path) -> None:
     async with SimServer(SimConfig.instant()) as sim:
-        token_id = sim.add_market(price=D("0.50")).tokens[0].token_id
+        token_id = sim.add_market(price=D("0.50"), min_order_size=D(1)).tokens[0].token_id
         sim.set_book(token_id, [(D("0.49"), D("100000"))], [(D("0.50"), D("100000"))])
         daemon = DaemonProcess(tmp_path, sim, [LEADER], env={"POLYCOPY_STATUS_TOKEN": TOKEN})
+        daemon.config["leaders"].append(
+            {
+                "address": NETTER,
+                "name": "netter",
+                "rails": {"min_exec_notional_usdc": 3},  # a $2.50 copy waits for company
+                "netting": {"small_trade_netting_mode": "ON", "netting_window_s": 2},
+            }
+        )
+        daemon.write_config()
 
-        async def decided(side: str = "BUY") -> tuple[str, str]:
-            """One leader trade worth $50 (a $2.50 copy at 5 %): its (outcome, reasons)."""
+        def records() -> dict[str, dict[str, Any]]:
+            rows = daemon.query("SELECT decision_id, record FROM ledger_decisions")
+            return {i: json.loads(r) for i, r in rows}
+
+        async def decided(side: str = "BUY", wallet: str = LEADER, size: str = "100") -> Any:
+            """A leader trade (100 shares at 0.50: a $2.50 copy at 5 %); its decision."""
             before = set(daemon.decisions())
-            sim.emit_trade(LEADER, token_id, side, D("0.50"), D("100"))
-            new = await eventually(lambda: set(daemon.decisions()) - before)
-            [decision_id] = new
-            _, outcome, reasons = daemon.decisions()[decision_id]
-            return outcome, reasons
+            sim.emit_trade(wallet, token_id, side, D("0.50"), D(size))
+            [new] = await eventually(lambda: set(daemon.decisions()) - before)
+            return records()[new]
+
+        def flush_of(decision_id: str) -> Any:
+            return next((r for r in records().values() if decision_id in r["netted_ids"]), None)
 
         def fills() -> int:
             return int(daemon.query("SELECT COUNT(*) FROM ledger_fills")[0][0])
@@ -42,8 +59,12 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
         try:
             await daemon.start()
             await daemon.started()
-            assert await decided() == ("EXECUTED", "")
+            assert (await decided())["outcome"] == "EXECUTED"
             assert fills() == 1
+
+            # a small trade waits in the netting buffer when the halt comes
+            deferred = await decided(wallet=NETTER)
+            assert deferred["reasons"] == ["NETTING_DEFERRED"]
 
             # loopback: reads are open, commands need the token
             code, body = await daemon.request("POST", "/halt", body={"reason": "x"})
@@ -53,11 +74,14 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
                 "POST", "/halt", token=TOKEN, body={"reason": "operator drill"}
             )
             assert (code, body["trading_state"]) == (200, "HALTED")
+            flush = await eventually(lambda: flush_of(deferred["decision_id"]), timeout=5)
+            assert flush["reasons"][-1] == "KILL_SWITCH"
+            assert flush["outcome"] == "SKIPPED"
             for side in ("BUY", "BUY", "SELL"):
-                assert await decided(side) == ("SKIPPED", "KILL_SWITCH")
+                halted = await decided(side)
+                assert (halted["outcome"], halted["reasons"]) == ("SKIPPED", ["KILL_SWITCH"])
             assert fills() == 1
-            intents = daemon.query("SELECT COUNT(*) FROM ledger_intents")[0][0]
-            assert intents == 1
+            assert daemon.query("SELECT COUNT(*) FROM ledger_intents") == [(1,)]
 
             # kill -9; come back bound "off loopback": `127.1` is not a loopback literal, so
             # the daemon treats it as exposed, yet the socket it names is 127.0.0.1
@@ -78,7 +102,7 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
             )
             code, metrics = await daemon.request("GET", "/metrics", token=TOKEN)
             assert 'polycopy_trading_state{state="HALTED"} 1.0' in metrics
-            assert await decided() == ("SKIPPED", "KILL_SWITCH")
+            assert (await decided())["reasons"] == ["KILL_SWITCH"]
 
             code, _ = await daemon.request("POST", "/resume")
             assert code == 401
@@ -94,7 +118,7 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
                 "status",
                 "--url",
                 daemon.base_url,
-                env=daemon.env,
+                env=daemon.env,  # POLYCOPY_STATUS_TOKEN: the dashboard sends it
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
@@ -108,12 +132,20 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
 
             code, body = await daemon.request("POST", "/resume", token=TOKEN)
             assert (code, body["trading_state"]) == (200, "ACTIVE")
-            assert await decided() == ("EXECUTED", "")
+            assert (await decided())["outcome"] == "EXECUTED"
             assert fills() == 2
+
+            # SIGTERM while a small trade waits for its netting window: flushed, not lost
+            deferred = await decided(wallet=NETTER)
+            assert deferred["reasons"] == ["NETTING_DEFERRED"]
             await daemon.signal(signal.SIGTERM)
             assert await daemon.wait() == 0
+            flush = flush_of(deferred["decision_id"])
+            assert flush is not None
+            assert flush["reasons"][0] == "NETTING_FLUSH"
+            assert "KILL_SWITCH" not in flush["reasons"]
         finally:
             await daemon.kill()
         assert sim.requests(path="/order") == []
-        halted = [json.loads(r[0]) for r in daemon.query("SELECT record FROM ledger_decisions")]
-        assert sum(r["reasons"] == ["KILL_SWITCH"] for r in halted) == 4
+        halted_records = [r for r in records().values() if "KILL_SWITCH" in r["reasons"]]
+        assert len(halted_records) == 5  # the flush, three trades, one after the restart
