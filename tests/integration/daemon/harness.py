@@ -48,6 +48,15 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+def metric(text: str, sample: str) -> float:
+    """The value of one sample (`name` or `name{labels}`) in a Prometheus text page."""
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    raise AssertionError(f"{sample} not in /metrics")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,11 +11,12 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from polycopy.sim import SimConfig, SimServer
+from polycopy.sim import ErrorStatus, SimConfig, SimServer
 
 from .harness import TOKEN, DaemonProcess, eventually
 
@@ -149,3 +150,63 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
         assert sim.requests(path="/order") == []
         halted_records = [r for r in records().values() if "KILL_SWITCH" in r["reasons"]]
         assert len(halted_records) == 5  # the flush, three trades, one after the restart
+
+
+async def test_stale_marks_and_the_daily_loss_limit_halt(tmp_path: Path) -> None:
+    """R25: PnL that cannot be computed (marks failing) halts, fail-closed; so does a loss
+    beyond `risk.max_daily_loss_usdc` once the held token is re-marked lower."""
+    async with SimServer(SimConfig.instant()) as sim:
+        token_id = sim.add_market(price=D("0.50")).tokens[0].token_id
+        sim.set_book(token_id, [(D("0.49"), D("100000"))], [(D("0.50"), D("100000"))])
+        daemon = DaemonProcess(
+            tmp_path,
+            sim,
+            [LEADER],
+            env={"POLYCOPY_STATUS_TOKEN": TOKEN},
+            risk={"max_daily_loss_usdc": 1},
+            daemon={"mark_refresh_s": 0.2, "mark_stale_s": 1},
+        )
+
+        async def state() -> tuple[str, str]:
+            status = await daemon.status()
+            return status["trading_state"], status["trading_reason"]
+
+        def marked_since(moment: float) -> bool:
+            return bool(daemon.query("SELECT 1 FROM ledger_marks WHERE ts > ?", (moment,)))
+
+        try:
+            await daemon.start()
+            await daemon.started()
+            before = set(daemon.decisions())
+            sim.emit_trade(LEADER, token_id, "BUY", D("0.50"), D("100"))  # 5 shares held
+            [bought] = await eventually(lambda: set(daemon.decisions()) - before)
+            assert daemon.decisions()[bought][1] == "EXECUTED"
+
+            failing = sim.faults.arm(ErrorStatus(path="/midpoint", status=500, times=None))
+            await eventually(lambda: _halted_for("cannot be computed", state), timeout=10)
+            sim.faults.clear(failing)
+            cleared = time.time()
+            await eventually(lambda: marked_since(cleared), timeout=5)
+            code, body = await daemon.request("POST", "/resume", token=TOKEN)
+            assert (code, body["trading_state"]) == (200, "ACTIVE")
+
+            # the held token is re-marked at 0.10: 5 × (0.10 − 0.50) = −2 < −1
+            sim.set_book(token_id, [(D("0.09"), D("100000"))], [(D("0.11"), D("100000"))])
+            await eventually(lambda: _halted_for("daily loss limit: PnL today -", state), 10)
+            _, reason = await state()
+            loss = Decimal(reason.split()[5])  # "daily loss limit: PnL today -1.975 below -1"
+            assert loss <= D("-1.9"), reason  # measured from before the stale spell
+            before = set(daemon.decisions())
+            sim.emit_trade(LEADER, token_id, "BUY", D("0.11"), D("100"))
+            [halted] = await eventually(lambda: set(daemon.decisions()) - before)
+            assert daemon.decisions()[halted][1:] == ("SKIPPED", "KILL_SWITCH")
+            await daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+        finally:
+            await daemon.kill()
+        assert daemon.query("SELECT COUNT(*) FROM ledger_fills") == [(1,)]
+
+
+async def _halted_for(why: str, state: Any) -> bool:
+    trading, reason = await state()
+    return bool(trading == "HALTED" and why in reason)

@@ -116,7 +116,9 @@ async def test_live_orders_reconcile_gate_and_no_secret_anywhere(
             notify.close()
 
         # the canary key, and the API credentials the venue derived from it
-        creds = sim.keys.derive(signer, 0)
+        [api_key] = sim.keys.keys_of(signer)
+        creds = sim.keys.get(api_key)
+        assert creds is not None
         needles = {canary.lower(), canary[2:].lower(), creds.secret.lower()}
         needles |= {creds.passphrase.lower()}
         for run in (1, 2):
@@ -124,6 +126,7 @@ async def test_live_orders_reconcile_gate_and_no_secret_anywhere(
         assert "order_submitted" in daemon.stdout(1)  # DEBUG level: everything was logged
         for text in outputs:
             assert not any(n in text.lower() for n in needles)
+        assert daemon.state_dir.stat().st_mode & 0o777 == 0o700  # created by the daemon
         files = list(daemon.state_dir.glob("polycopy-live.sqlite3*"))
         assert {f.name for f in files} >= {"polycopy-live.sqlite3"}
         for path in files:

@@ -25,7 +25,7 @@ from polycopy.config import load_config
 from polycopy.sim import ErrorStatus, Silence, SimConfig, SimServer
 from polycopy.synth import PRACTICAL_EXAMPLE
 
-from .harness import DaemonProcess, NotifySocket, eventually, trade_ids
+from .harness import DaemonProcess, NotifySocket, eventually, metric, trade_ids
 
 LEADERS = [p.address for p in PRACTICAL_EXAMPLE]
 D = Decimal
@@ -97,13 +97,21 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             assert (await daemon.status())["config_version"] == v2
             await eventually(lambda: in_order(notify.kinds(mark), "RELOADING=1", "READY=1"))
 
-            # a broken file, then a mode switch: both refused, v2 stays in force
+            # a broken file, a mode switch, a valid change others could have written: all
+            # refused, v2 stays in force
             good = daemon.config_path.read_text()
-            for spoiled, why in [
-                ("rails: [unclosed\n", r"polycopy\.yaml: .*line"),
-                (yaml.safe_dump({**daemon.config, "mode": "live"}), r"mode: cannot change"),
+            other_rate = {**daemon.config["sizing"], "fixed_copy_rate_default": 0.03}
+            for spoiled, mode, why in [
+                ("rails: [unclosed\n", 0o600, r"polycopy\.yaml: .*line"),
+                (yaml.safe_dump({**daemon.config, "mode": "live"}), 0o600, r"mode: cannot change"),
+                (
+                    yaml.safe_dump({**daemon.config, "sizing": other_rate}),
+                    0o666,
+                    r"polycopy\.yaml: writable by group or others",
+                ),
             ]:
                 daemon.write_config(text=spoiled)
+                daemon.config_path.chmod(mode)
                 before = len(daemon.events(name="config_reload_rejected"))
                 mark = len(notify.messages)
                 await daemon.signal(signal.SIGHUP)
@@ -118,7 +126,7 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
                 await eventually(lambda m=mark: in_order(notify.kinds(m), "RELOADING=1", "READY=1"))
             daemon.write_config(text=good)
             _, metrics = await daemon.request("GET", "/metrics")
-            assert 'polycopy_config_reloads_total{result="rejected"} 2.0' in metrics
+            assert 'polycopy_config_reloads_total{result="rejected"} 3.0' in metrics
             assert 'polycopy_config_reloads_total{result="applied"} 1.0' in metrics
             assert f'polycopy_config_version_info{{version="{v2}"}} 1.0' in metrics
             # decisions keep coming under v2 after the refused reloads
@@ -140,6 +148,11 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             await eventually(_healthy(daemon), timeout=15)
             resumed = len(notify.messages)
             await eventually(lambda: notify.count("WATCHDOG=1", resumed) >= 2)
+            _, metrics = await daemon.request("GET", "/metrics")
+            assert metric(metrics, "polycopy_ws_reconnects_total") >= 1  # the stall
+            assert metric(metrics, "polycopy_queue_wait_seconds_count") > 0
+            assert metric(metrics, 'polycopy_decisions_total{outcome="SKIPPED"}') > 0
+            assert metric(metrics, 'polycopy_leader_exposure_age_seconds{leader="leader-3"}') >= 0
 
             made = len(daemon.decisions())
             burst(sim, token, 400)
