@@ -52,7 +52,7 @@ def logged_ids(daemon: DaemonProcess, run: int) -> set[str]:
 
 
 async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: Path) -> None:
-    sim_config = SimConfig.instant(seed=5, generate_seed=11, speed=200)
+    sim_config = SimConfig.instant(seed=5, generate_seed=11, speed=100)
     async with SimServer(sim_config) as sim:
         market = sim.add_market(price=D("0.50"))
         token = market.tokens[0].token_id
@@ -129,6 +129,20 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             assert 'polycopy_config_reloads_total{result="rejected"} 3.0' in metrics
             assert 'polycopy_config_reloads_total{result="applied"} 1.0' in metrics
             assert f'polycopy_config_version_info{{version="{v2}"}} 1.0' in metrics
+            # a storm of SIGHUPs with the good file: coalesced, no crash, still v2
+            mark = len(notify.messages)
+            for _ in range(30):
+                await daemon.signal(signal.SIGHUP)
+
+            def storm_settled() -> bool:
+                """Every reload so far wrapped in RELOADING=1 … READY=1, nothing pending."""
+                kinds = [k for k in notify.kinds(mark) if k in ("RELOADING=1", "READY=1")]
+                reloads = len(daemon.events(name="config_reloaded")) - 1
+                return reloads > 0 and kinds == ["RELOADING=1", "READY=1"] * reloads
+
+            await eventually(storm_settled, timeout=5)
+            assert (await daemon.status())["config_version"] == v2
+            daemon.assert_running()
             # decisions keep coming under v2 after the refused reloads
             made = len(daemon.decisions())
             await eventually(lambda: len(daemon.decisions()) >= made + 10)
@@ -155,7 +169,7 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             assert metric(metrics, 'polycopy_leader_exposure_age_seconds{leader="leader-3"}') >= 0
 
             made = len(daemon.decisions())
-            burst(sim, token, 400)
+            burst(sim, token, 250)
             await eventually(lambda: len(daemon.decisions()) >= made + 20)
             mark = len(notify.messages)
             await daemon.signal(signal.SIGTERM)
@@ -170,7 +184,7 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             await daemon.started()
             assert not logged_ids(daemon, 1) & logged_ids(daemon, 2)
             made = len(daemon.decisions())
-            burst(sim, token, 400)
+            burst(sim, token, 250)
             await eventually(lambda: len(daemon.decisions()) >= made + 20)
             await daemon.kill()
             committed = set(daemon.decisions())
@@ -179,7 +193,7 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             await daemon.start(**env)
             await daemon.started()
             wanted = _expected(sim, follow_since)
-            await eventually(lambda: wanted <= set(daemon.decisions()), timeout=30)
+            await eventually(lambda: wanted <= set(daemon.decisions()), timeout=60)
             assert not logged_ids(daemon, 3) & committed
             assert not logged_ids(daemon, 1) & logged_ids(daemon, 3)
             await daemon.signal(signal.SIGTERM)
@@ -192,7 +206,7 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
         everything = _expected(sim, follow_since)
         assert set(decided) <= everything  # no history, nothing invented, no netting here
         assert wanted <= set(decided)
-        assert len(wanted) > 900
+        assert len(wanted) > 400
         assert [f for f in sim.trades() if f["timestamp"] < follow_since], "no history?"
         assert int(stopping["queued"]) >= 0
         # each decision was made under the config in force: v1 at 5 %, v2 at 4 %
