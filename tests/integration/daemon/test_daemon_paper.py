@@ -168,9 +168,10 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             assert metric(metrics, 'polycopy_decisions_total{outcome="SKIPPED"}') > 0
             assert metric(metrics, 'polycopy_leader_exposure_age_seconds{leader="leader-3"}') >= 0
 
-            made = len(daemon.decisions())
+            # a burst the websocket withholds: one REST page hands it all to the queue
+            silence = sim.faults.arm(Silence())
             burst(sim, token, 250)
-            await eventually(lambda: len(daemon.decisions()) >= made + 20)
+            await eventually(queued(daemon, 20))  # mid-burst: much of it still waiting
             mark = len(notify.messages)
             await daemon.signal(signal.SIGTERM)
             assert await daemon.wait(timeout=30) == 0
@@ -178,6 +179,9 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             assert not daemon.events(name="drain_timed_out")
             [stopping] = daemon.events(name="daemon_stopping")
             assert daemon.events(name="daemon_stopped")
+            assert stopping["queued"] > 0  # it was mid-burst …
+            assert unprocessed(daemon) == 0  # … and drained: every trade taken in is decided
+            sim.faults.clear(silence)
 
             # --- run 2: restart, then kill -9 mid-burst ----------------------------------
             await daemon.start(**env)
@@ -198,6 +202,7 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
             assert not logged_ids(daemon, 1) & logged_ids(daemon, 3)
             await daemon.signal(signal.SIGTERM)
             assert await daemon.wait(timeout=30) == 0
+            assert unprocessed(daemon) == 0
         finally:
             await daemon.kill()
             notify.close()
@@ -208,7 +213,6 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
         assert wanted <= set(decided)
         assert len(wanted) > 400
         assert [f for f in sim.trades() if f["timestamp"] < follow_since], "no history?"
-        assert int(stopping["queued"]) >= 0
         # each decision was made under the config in force: v1 at 5 %, v2 at 4 %
         rates = {
             (r["config_version"], r["rate"])
@@ -226,6 +230,18 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
         for run in (1, 2, 3):
             assert daemon.stderr(run) == "", daemon.stderr(run)
             assert not daemon.events(run, "daemon_failed")
+
+
+def queued(daemon: DaemonProcess, at_least: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return int((await daemon.status())["queue"]["depth"]) >= at_least
+
+    return check
+
+
+def unprocessed(daemon: DaemonProcess) -> int:
+    rows = daemon.query("SELECT COUNT(*) FROM ingest_inbox WHERE processed_at IS NULL")
+    return int(rows[0][0])
 
 
 def _expected(sim: SimServer, since: int) -> set[str]:
