@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,6 +53,7 @@ async def test_live_orders_reconcile_gate_and_no_secret_anywhere(
                 "venue_backoff_max_s": 0.1,
                 "venue_retry_deadline_s": 2,
             },
+            daemon={"shutdown_timeout_s": 2},
         )
         signer = Account.from_key(canary).address
 
@@ -109,6 +111,26 @@ async def test_live_orders_reconcile_gate_and_no_secret_anywhere(
             for path in ("/status", "/metrics", "/healthz"):
                 _, body = await daemon.request("GET", path)
                 outputs.append(body if isinstance(body, str) else json.dumps(body))
+
+            # SIGTERM while an order hangs: the drain is bounded, the exit clean (R40) …
+            sim.faults.arm(AcceptThenHang())
+            sim.emit_trade(LEADER, token_id, "BUY", D("0.50"), D("100"))
+            await eventually(lambda: posts() == 4)
+            stopped_at = time.monotonic()
+            await daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+            assert time.monotonic() - stopped_at < 10  # shutdown_timeout_s (2) + a margin
+            assert daemon.events(name="drain_timed_out")
+            # … and the next start settles it by look-up before anything else
+            await daemon.start()
+            await daemon.started(timeout=30)
+            await eventually(lambda: len(daemon.decisions()) == 4)
+            assert {d[1] for d in daemon.decisions().values()} == {"EXECUTED"}
+            assert daemon.query(
+                "SELECT COUNT(*) FROM ledger_intents WHERE status IN ('SIGNED', 'SUBMITTED')"
+            ) == [(0,)]
+            assert posts() == 4
+            assert [o["received"] for o in sim.orders()] == [1, 1, 1, 1]
             await daemon.signal(signal.SIGTERM)
             assert await daemon.wait() == 0
         finally:
@@ -121,7 +143,7 @@ async def test_live_orders_reconcile_gate_and_no_secret_anywhere(
         assert creds is not None
         needles = {canary.lower(), canary[2:].lower(), creds.secret.lower()}
         needles |= {creds.passphrase.lower()}
-        for run in (1, 2):
+        for run in (1, 2, 3):
             outputs += [daemon.stdout(run), daemon.stderr(run)]
         assert "order_submitted" in daemon.stdout(1)  # DEBUG level: everything was logged
         for text in outputs:
