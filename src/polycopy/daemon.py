@@ -701,6 +701,8 @@ def run(config_path: Path | str | None, environ: Mapping[str, str] | None = None
     env = dict(os.environ if environ is None else environ)
     config = load_config(config_path, env)
     preflight(config, env)
+    # here, not in the event loop: the start-up warnings and a daemon_failed line carry it too
+    bind(exec_mode=config.settings.mode)
     for warning in config.warnings:
         log.warning("config_warning", warning=warning)
     return asyncio.run(Daemon(config, env).run())

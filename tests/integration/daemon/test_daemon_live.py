@@ -98,6 +98,7 @@ async def test_live_orders_reconcile_gate_and_no_secret_anywhere(
             assert (await daemon.status())["reconciled"] is False
             sim.emit_trade(LEADER, token_id, "BUY", D("0.50"), D("100"))  # waits its turn
             assert "READY=1" not in notify.kinds(mark)
+            assert any(k.startswith("STATUS=reconciling failed") for k in notify.kinds(mark))
             assert posts() == 2
             sim.faults.clear(refused)
             await daemon.started(timeout=30)
@@ -155,3 +156,30 @@ async def test_live_orders_reconcile_gate_and_no_secret_anywhere(
             data = path.read_bytes().lower()
             assert not any(n.encode() in data for n in needles), path
             assert path.stat().st_mode & 0o777 == 0o600, path  # R34
+
+
+async def test_live_start_failure_exits_1_without_the_key(tmp_path: Path, canary: str) -> None:
+    """The venue refuses the key (401 on /auth/*): the daemon exits 1 with a traceback logged
+    without local variables — the frame holding the key shows nothing of it (R32)."""
+    async with SimServer(SimConfig.instant()) as sim:
+        sim.faults.arm(ErrorStatus(path="/auth/*", status=401, times=None))
+        daemon = DaemonProcess(
+            tmp_path,
+            sim,
+            [LEADER],
+            mode="live",
+            env={
+                "POLYCOPY_PRIVATE_KEY": canary[2:],  # without 0x: accepted too
+                "SSL_CERT_FILE": str(one_certificate(tmp_path)),
+                "POLYCOPY_LOG_LEVEL": "DEBUG",
+            },
+        )
+        await daemon.start()
+        assert await daemon.wait(timeout=60) == 1
+        [failed] = daemon.events(name="daemon_failed")
+        assert failed["exception"], failed
+        assert failed["exec_mode"] == "live"  # the mode is on every line, this one too
+        assert not daemon.events(name="daemon_ready")
+        assert sim.requests(path="/order") == []
+        text = (daemon.stdout() + daemon.stderr()).lower()
+        assert canary[2:].lower() not in text

@@ -229,6 +229,7 @@ async def test_reload_stall_sigterm_and_kill_decide_every_trade_once(tmp_path: P
         ]
         for run in (1, 2, 3):
             assert daemon.stderr(run) == "", daemon.stderr(run)
+            assert {e.get("exec_mode") for e in daemon.events(run)} == {"paper"}  # R23
             assert not daemon.events(run, "daemon_failed")
 
 
