@@ -44,10 +44,9 @@ from polycopy.domain.killswitch import KillSwitch, TradingState, daily_loss_brea
 from polycopy.domain.ledger import LedgerInvariantError
 from polycopy.domain.money import ZERO, fmt
 from polycopy.domain.reasons import Mode, Reason
-from polycopy.domain.sizing import OrderPlan
+from polycopy.domain.sizing import Execution, FillStatus, OrderPlan
 from polycopy.execution.clob_http import ClobHttp
 from polycopy.execution.errors import InvariantError, ReconcileError, VenueError
-from polycopy.execution.live import LiveExecutor
 from polycopy.execution.markets import MarketCatalog
 from polycopy.execution.paper import PaperExecutor
 from polycopy.execution.port import Executor
@@ -87,13 +86,9 @@ def preflight(config: LoadedConfig, environ: Mapping[str, str]) -> None:
         problem = token_problem(listen, environ.get("POLYCOPY_STATUS_TOKEN") or None)
         if problem:
             problems.append(problem)
-    if config.path is not None and config.path.exists():
-        mode = config.path.stat().st_mode
-        if mode & 0o022:
-            problems.append(
-                f"{config.path}: writable by group or others (mode {oct(mode & 0o777)}); "
-                "chmod go-w it"
-            )
+    problem = file_mode_problem(config.path)
+    if problem:
+        problems.append(problem)
     if settings.mode == "live":
         try:
             load_credentials(environ)
@@ -101,6 +96,16 @@ def preflight(config: LoadedConfig, environ: Mapping[str, str]) -> None:
             problems.extend(f"live mode: {p}" for p in exc.problems)
     if problems:
         raise ConfigError(problems)
+
+
+def file_mode_problem(path: Path | None) -> str | None:
+    """R34: a config file that group or others may write is refused (start and reload)."""
+    if path is None or not path.exists():
+        return None
+    mode = path.stat().st_mode
+    if mode & 0o022:
+        return f"{path}: writable by group or others (mode {oct(mode & 0o777)}); chmod go-w it"
+    return None
 
 
 class Daemon:
@@ -127,6 +132,7 @@ class Daemon:
         self._last_resolve = time.monotonic()
         self._last_periodic = time.monotonic()
         self._baseline: tuple[str, Decimal] | None = None  # (UTC day, total PnL at its start)
+        self._synced: dict[int, int] = {}  # metric counter → ingest counter total already added
         # built in run()
         self.db: Database
         self.ledger: Ledger
@@ -206,6 +212,9 @@ class Daemon:
     async def _build_executor(self, settings: ExecutionSettings) -> tuple[Executor, MarketCatalog]:
         endpoints = self.config.settings.endpoints
         if self.config.settings.mode == "live":
+            # imported here: a paper daemon never loads the SDK or the signing code (R23)
+            from polycopy.execution.live import LiveExecutor
+
             live = await LiveExecutor.create(load_credentials(self.environ), endpoints, settings)
             return live, live.catalog
         # paper: no key is loaded, no secure client exists, nothing can reach POST /order
@@ -287,6 +296,10 @@ class Daemon:
             if self._reload_requested:
                 self._reload()
             if self._stop.is_set() and queue.empty():
+                # netting buffers live in memory only: flush them (each as of its own deadline)
+                # rather than lose the deferred trades with the process
+                for step in self.copier.drain():
+                    await self._process(step, None)
                 break
             try:
                 async with asyncio.timeout(TICK_S):
@@ -320,7 +333,7 @@ class Daemon:
             self._last_resolve = time.monotonic()
             for decision in await self.service.resolve_open():
                 self._after_decision(decision)
-        self._check_daily_loss()
+        await self._check_daily_loss()
 
     def _apply_exposure(self, snapshot: ExposureSnapshot) -> None:
         if snapshot.leader not in self.copier.configs:
@@ -335,6 +348,15 @@ class Daemon:
 
     async def _handle(self, trade: LeaderTrade) -> None:
         received = self.ingester.received_at.pop(trade.trade_id, None)
+        if received is not None:
+            self.metrics.queue_wait.observe(time.monotonic() - received)
+        if self.ledger.has_decision(trade.trade_id):
+            # Decided before a restart: the decision was durable but the trade's inbox mark
+            # was not (an intent or settle transaction commits queued decisions too), so the
+            # ingester handed it on again. One decision per trade, whatever the state now.
+            log.info("trade_already_decided", trade_id=trade.trade_id)
+            self._processed.append(trade.trade_id)
+            return
         now = datetime.now(UTC)
         self.metrics.ingest_lag.observe(max(0.0, (now - trade.timestamp).total_seconds()))
         if trade.leader not in self.copier.configs:
@@ -361,6 +383,10 @@ class Daemon:
         self._processed.append(trade.trade_id)
 
     async def _process(self, step: Step, received: float | None) -> None:
+        if isinstance(step, OrderPlan) and (halted := self.kill.gate(step.side)) is not None:
+            # A netting flush falling due while halted, or a halt that came between a trade's
+            # sizing and its order: the plan is answered KILL_SWITCH and nothing is sent (R25).
+            step = self.copier.complete(step, Execution(FillStatus.NONE, reason=halted))
         if isinstance(step, OrderPlan):
             try:
                 decision = await self.service.execute(step)
@@ -439,27 +465,31 @@ class Daemon:
             total += pnl.realized + pnl.unrealized
         return total
 
-    def _check_daily_loss(self) -> None:
+    async def _check_daily_loss(self) -> None:
         limit = self.config.settings.risk.max_daily_loss_usdc
-        if limit is None or self.kill.state is TradingState.HALTED:
+        if limit is None:
             return
         now = datetime.now(UTC)
+        current = self.total_pnl()  # at the last marks known, fresh or not
+        day = now.date().isoformat()
+        if self._baseline is None or self._baseline[0] != day:
+            # The day's first look sets its baseline even while halted or with stale marks:
+            # taken later, it would forgive the losses made in between.
+            self._baseline = (day, self.state.pnl_baseline(now.date(), current, now))
+        if self.kill.state is TradingState.HALTED:
+            return
         stale = float(self.config.settings.daemon.mark_stale_s)
         holding = bool(self.copier.book.assets())
-        pnl: Decimal | None = None
-        if not holding or time.monotonic() - self._marks_ok_at <= stale:
-            current = self.total_pnl()
-            day = now.date().isoformat()
-            if self._baseline is None or self._baseline[0] != day:
-                self._baseline = (day, self.state.pnl_baseline(now.date(), current, now))
-            pnl = current - self._baseline[1]
+        fresh = not holding or time.monotonic() - self._marks_ok_at <= stale
+        pnl = current - self._baseline[1] if fresh else None
         if daily_loss_breached(pnl, limit):
             why = (
                 f"daily loss limit: PnL today {fmt(pnl)} below -{fmt(limit)}"
                 if pnl is not None
                 else "daily loss limit: PnL cannot be computed (stale marks)"
             )
-            asyncio.get_running_loop().create_task(self._trip(TradingState.HALTED, why))
+            # at once: the very next trade must see it (a task would run after a burst)
+            await self._trip(TradingState.HALTED, why)
 
     # --- marks: book mid of every held token ----------------------------------------------
     async def _marks(self) -> None:
@@ -502,6 +532,9 @@ class Daemon:
         path = self.config.path
         try:
             new = load_config(path, self.environ)
+            unsafe = file_mode_problem(path)
+            if unsafe:
+                raise ConfigError([unsafe])
             frozen = immutable_changes(self.config.settings, new.settings)
             if frozen:
                 raise ConfigError(
@@ -562,13 +595,34 @@ class Daemon:
         """WATCHDOG=1 only while healthy: a blocked loop or a dead feed gets restarted."""
         interval = self.notifier.watchdog_interval_s or 5.0
         while True:
-            age = self.ingest_age_s()
-            if age is not None:
-                self.metrics.last_event_age.set(age)
-            self.metrics.submit_unknown.set(len(self.ledger.open_intents()))
+            self._sync_metrics()
             if self.health().healthy:
                 self.notifier.watchdog()
             await asyncio.sleep(interval)
+
+    def _sync_metrics(self) -> None:
+        """Gauges and counters kept elsewhere (ingest counters, exposure ages), brought up to
+        date for /metrics."""
+        metrics = self.metrics
+        counters = self.ingester.counters
+        age = self.ingest_age_s()
+        if age is not None:
+            metrics.last_event_age.set(age)
+        metrics.submit_unknown.set(len(self.ledger.open_intents()))
+        metrics.queue_depth.set(self.ingester.queue.qsize())
+        for counter, total in (
+            (metrics.queue_full_waits, counters.queue_full_waits_total),
+            (metrics.ws_reconnects, counters.ws_reconnects_total),
+        ):
+            behind = total - self._synced.get(id(counter), 0)
+            if behind > 0:
+                counter.inc(behind)
+                self._synced[id(counter)] = total
+        now = datetime.now(UTC)
+        for leader, cfg in self.config.leaders.items():
+            exposure = self.copier.exposure_for(leader, "", now)
+            if exposure.age_s is not None:
+                metrics.leader_exposure_age.labels(cfg.name).set(exposure.age_s)
 
     def status(self) -> dict[str, Any]:
         settings = self.config.settings
@@ -647,6 +701,8 @@ def run(config_path: Path | str | None, environ: Mapping[str, str] | None = None
     env = dict(os.environ if environ is None else environ)
     config = load_config(config_path, env)
     preflight(config, env)
+    # here, not in the event loop: the start-up warnings and a daemon_failed line carry it too
+    bind(exec_mode=config.settings.mode)
     for warning in config.warnings:
         log.warning("config_warning", warning=warning)
     return asyncio.run(Daemon(config, env).run())

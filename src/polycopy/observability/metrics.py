@@ -30,7 +30,7 @@ class Metrics:
         )
         self.queue_wait = Histogram(
             "polycopy_queue_wait_seconds",
-            "Time a trade spent in the queue.",
+            "From a leader trade received to the sizing worker taking it (inbox and queue).",
             buckets=LAG_BUCKETS,
             registry=r,
         )
@@ -45,6 +45,9 @@ class Metrics:
             "From the leader trade's venue time to its receipt.",
             buckets=LAG_BUCKETS,
             registry=r,
+        )
+        self.ws_reconnects = Counter(
+            "polycopy_ws_reconnects", "RTDS websocket reconnections.", registry=r
         )
         self.last_event_age = Gauge(
             "polycopy_last_event_age_seconds",

@@ -7,6 +7,8 @@ import os
 import socket
 import time
 
+SEND_TIMEOUT_S = 0.1
+
 
 class Notifier:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
@@ -31,11 +33,14 @@ class Notifier:
         if self._address is None:
             return
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # A datagram to a socket nobody reads blocks once its queue is full (ten datagrams
+            # by default): never let that stall the event loop for more than a moment.
+            sock.settimeout(SEND_TIMEOUT_S)
             try:
                 sock.connect(self._address)
                 sock.sendall(message.encode())
-            except OSError:
-                pass  # systemd gone or socket closed: nothing useful to do
+            except OSError:  # systemd gone, socket closed or not reading (timeout): drop it
+                pass
 
     def ready(self, status: str = "") -> None:
         self._send("READY=1" + (f"\nSTATUS={status}" if status else ""))

@@ -22,7 +22,7 @@ class StoreError(Exception):
 class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # R34
         old_umask = os.umask(0o077)  # the file and its -wal/-shm siblings: owner only
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)

@@ -168,6 +168,7 @@ class Ledger:
         self._clock = clock
         self._batch_size = batch_size
         self._pending: list[tuple[Any, ...]] = []
+        self._pending_ids: set[str] = set()
         self._marks: dict[str, tuple[str, float]] = {}
         self.alerts = 0  # conflicting replays and overfills seen (R7)
         db.ensure_schema(COMPONENT, MIGRATIONS)
@@ -196,6 +197,7 @@ class Ledger:
     def record_decision(self, decision: Decision) -> None:
         """Queue a decision that needs no order; written at the next flush (group commit)."""
         self._pending.append(_decision_row(decision))
+        self._pending_ids.add(decision.decision_id)
         if len(self._pending) >= self._batch_size:
             self.flush()
 
@@ -218,6 +220,7 @@ class Ledger:
                 self._pending,
             )
             self._pending.clear()
+            self._pending_ids.clear()
         if self._marks:
             conn.executemany(
                 "INSERT INTO ledger_marks(asset, price, ts) VALUES (?, ?, ?) "
@@ -225,6 +228,16 @@ class Ledger:
                 [(asset, price, ts) for asset, (price, ts) in self._marks.items()],
             )
             self._marks.clear()
+
+    def has_decision(self, decision_id: str) -> bool:
+        """Whether a decision with this id is stored or queued. Unlike `decision`, it commits
+        nothing: a cheap look-up the sizing worker makes for every trade."""
+        if decision_id in self._pending_ids:
+            return True
+        row = self.db.conn.execute(
+            "SELECT 1 FROM ledger_decisions WHERE decision_id = ?", (decision_id,)
+        ).fetchone()
+        return row is not None
 
     def decision(self, decision_id: str) -> dict[str, Any] | None:
         self.flush()
