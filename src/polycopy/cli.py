@@ -134,6 +134,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print the raw /status JSON")
     status.set_defaults(handler=_status)
+    for name, verb in (("halt", "stop all trading"), ("resume", "lift a halt")):
+        command = commands.add_parser(
+            name, help=f"kill switch: {verb} (POST /{name}, with POLYCOPY_STATUS_TOKEN)"
+        )
+        command.add_argument("--url", default="http://127.0.0.1:9464", help="status server")
+        command.add_argument("--reason", default=f"operator {name}", help="recorded with it")
+        if name == "resume":
+            command.add_argument(
+                "--offline",
+                action="store_true",
+                help="the daemon is stopped: reset the halt in the ledger file of --config",
+            )
+            _add_config(command)
+        command.set_defaults(handler=_kill_switch, verb=name)
     _add_sim(commands)
     return parser
 
@@ -280,6 +294,57 @@ def _replay(args: argparse.Namespace) -> int:
         args.summary_json.write_text(
             json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
         )
+    return EXIT_OK
+
+
+def _kill_switch(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import urllib.error
+    import urllib.request
+
+    if getattr(args, "offline", False):
+        from datetime import UTC, datetime
+
+        from polycopy.store.daemon_state import DaemonState
+        from polycopy.store.db import Database
+        from polycopy.store.ledger import ledger_path
+
+        settings = load_config(args.config).settings
+        path = ledger_path(settings.state_dir, settings.mode)
+        if not path.exists():
+            print(f"polycopy: no ledger at {path}", file=sys.stderr)
+            return EXIT_FAILURE
+        db = Database(path)
+        try:
+            state = DaemonState(db)
+            now = datetime.now(UTC)
+            before = state.kill_switch()
+            state.save_kill_switch(before.resume(now), now)
+        finally:
+            db.close()
+        print(
+            f"trading state reset to ACTIVE in {path} (was {before.state.value}"
+            f"{': ' + before.reason if before.reason else ''})"
+        )
+        return EXIT_OK
+    token = os.environ.get("POLYCOPY_STATUS_TOKEN")
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps({"reason": args.reason}).encode()
+    url = f"{args.url.rstrip('/')}/{args.verb}"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            print(json.dumps(json.loads(response.read())))
+    except urllib.error.HTTPError as exc:
+        hint = "" if token else " (set POLYCOPY_STATUS_TOKEN)"
+        print(f"polycopy: {url}: HTTP {exc.code}{hint}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"polycopy: cannot reach {url}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
