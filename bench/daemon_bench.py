@@ -267,7 +267,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["throughput", "latency"], default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="polycopy-bench-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(os.environ.get("BENCH_KEEP_DIR") or tmp)  # keep logs to look at
+        workdir.mkdir(parents=True, exist_ok=True)
         if args.only in (None, "throughput"):
             rates = []
             for run in range(args.runs):

@@ -205,7 +205,10 @@ class IngestSection(Section):
     ws_ping_interval_s: Interval = Decimal("5")  # application PING on the RTDS socket
     ws_backoff_initial_s: Interval = Decimal("0.5")  # reconnect backoff, full jitter …
     ws_backoff_max_s: Interval = Decimal("30")  # … capped here
-    backfill_overlap_s: Seconds = Decimal("120")  # REST window starts at cursor − this
+    backfill_overlap_s: Seconds = Decimal("120")
+    poll_overlap_s: Seconds = Decimal(
+        "15"
+    )  # look-back of the periodic poll, websocket healthy  # REST window starts at cursor − this
     max_backfill_age_s: Interval = Decimal("86400")  # never backfill further back than this
     backfill_concurrency: int = Field(default=4, ge=1, le=64)  # leaders backfilled at once
     rest_rate_limit_per_10s: int = Field(default=500, ge=1)  # all Data API requests
@@ -228,6 +231,7 @@ class DaemonSection(Section):
     resolve_interval_s: Seconds = Decimal("10")  # re-ask the venue about unknown orders
     ingest_stale_s: Seconds = Decimal("60")  # /healthz fails after this long without data
     recent_decisions: int = Field(default=20, ge=0, le=500)  # kept for /status
+    max_inflight_orders: int = Field(default=16, ge=1, le=256)  # orders executing at once
 
 
 class LeaderSection(Section):

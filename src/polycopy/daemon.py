@@ -21,7 +21,7 @@ import os
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -49,9 +49,10 @@ from polycopy.execution.clob_http import ClobHttp
 from polycopy.execution.errors import InvariantError, ReconcileError, VenueError
 from polycopy.execution.markets import MarketCatalog
 from polycopy.execution.paper import PaperExecutor
-from polycopy.execution.port import Executor
+from polycopy.execution.port import Executor, OrderIntent, unknown
 from polycopy.execution.service import DuplicateIntentError, ExecutionService
 from polycopy.execution.settings import ExecutionSettings
+from polycopy.execution.states import OrderStatus
 from polycopy.ingest.exposure import ExposureSnapshot
 from polycopy.ingest.ingester import Ingester, IngestItem
 from polycopy.ingest.staleness import is_stale
@@ -131,6 +132,10 @@ class Daemon:
         self._marks_ok_at = time.monotonic()
         self._last_resolve = time.monotonic()
         self._last_periodic = time.monotonic()
+        self._inflight: dict[str, asyncio.Task[None]] = {}  # intent id → its order's task
+        self._busy: dict[tuple[str, str], int] = {}  # (leader, token) → orders in flight
+        self._order_done = asyncio.Event()
+        self._fatal: BaseException | None = None  # an invariant broken inside an order task
         self._baseline: tuple[str, Decimal] | None = None  # (UTC day, total PnL at its start)
         self._synced: dict[int, int] = {}  # metric counter → ingest counter total already added
         # built in run()
@@ -295,11 +300,15 @@ class Daemon:
             self._worker_beat = time.monotonic()
             if self._reload_requested:
                 self._reload()
+            if self._fatal is not None:
+                raise self._fatal
             if self._stop.is_set() and queue.empty():
                 # netting buffers live in memory only: flush them (each as of its own deadline)
                 # rather than lose the deferred trades with the process
+                await self._settled([b.key for b in self.copier.netting.buffers()])
                 for step in self.copier.drain():
                     await self._process(step, None)
+                await self._all_settled()
                 break
             try:
                 async with asyncio.timeout(TICK_S):
@@ -318,9 +327,14 @@ class Daemon:
                 await self._periodic()
         self._flush()
 
+    def _due_keys(self, now: datetime) -> list[tuple[str, str]]:
+        return [b.key for b in self.copier.netting.buffers() if b.due_at <= now]
+
     async def _tick(self) -> None:
         """Idle: flush netting buffers whose window ended, then the periodic work."""
-        for step in self.copier.due(datetime.now(UTC)):
+        now = datetime.now(UTC)
+        await self._settled(self._due_keys(now))
+        for step in self.copier.due(now):
             await self._process(step, None)
         self._flush()
         if time.monotonic() - self._last_periodic >= PERIODIC_S:
@@ -331,7 +345,7 @@ class Daemon:
         interval = float(self.config.settings.daemon.resolve_interval_s)
         if time.monotonic() - self._last_resolve >= interval and self.ledger.open_intents():
             self._last_resolve = time.monotonic()
-            for decision in await self.service.resolve_open():
+            for decision in await self.service.resolve_open(skip=set(self._inflight)):
                 self._after_decision(decision)
         await self._check_daily_loss()
 
@@ -371,6 +385,7 @@ class Daemon:
                 await self.catalog.get(trade.asset, trade.condition_id)
             except VenueError as exc:  # the default profile sizes it; execution re-checks
                 log.warning("market_rules_unavailable", asset=trade.asset, error=str(exc))
+        await self._settled([(trade.leader, trade.asset), *self._due_keys(now)])
         for step in self.copier.due(now):
             await self._process(step, None)
         max_age = float(self.config.settings.ingest.max_event_age_s)
@@ -387,25 +402,82 @@ class Daemon:
             # A netting flush falling due while halted, or a halt that came between a trade's
             # sizing and its order: the plan is answered KILL_SWITCH and nothing is sent (R25).
             step = self.copier.complete(step, Execution(FillStatus.NONE, reason=halted))
-        if isinstance(step, OrderPlan):
+        if not isinstance(step, OrderPlan):
+            self.ledger.record_decision(step)
+            self._unflushed += 1
+            self._after_decision(step)
+            return
+        try:
+            intent = self.service.begin(step)
+        except DuplicateIntentError as exc:
+            # decided before a restart: already sent and settled, never again
+            self.copier.abandon(step)
+            log.info("duplicate_intent_skipped", decision_id=step.decision_id, why=str(exc))
+            return
+        except (InvariantError, LedgerInvariantError) as exc:
+            self.copier.abandon(step)
+            await self._trip(TradingState.HALTED, f"invariant failed: {exc}")
+            raise
+        if intent.status is not OrderStatus.NEW:  # sent before a restart: ask, never resend
             try:
-                decision = await self.service.execute(step)
-            except DuplicateIntentError as exc:
-                # decided before a restart: already sent and settled, never again
+                self._after_decision(await self.service.resume(intent))
+            except DuplicateIntentError:
                 self.copier.abandon(step)
-                log.info("duplicate_intent_skipped", decision_id=step.decision_id, why=str(exc))
-                return
+            return
+        # The intent is durable: the order runs on its own while the worker moves on. Its
+        # settle (fills → ledger and attributed book) is synchronous, so it never interleaves
+        # with a decision; trades of the same (leader, token) wait for it (`_settled`).
+        limit = self.config.settings.daemon.max_inflight_orders
+        while len(self._inflight) >= limit:
+            await self._order_done.wait()
+            self._order_done.clear()
+        key = (step.leader, step.asset)
+        self._busy[key] = self._busy.get(key, 0) + 1
+        self._inflight[intent.intent_id] = asyncio.create_task(
+            self._run_order(step, intent, received), name=f"order-{intent.intent_id}"
+        )
+
+    async def _run_order(
+        self, plan: OrderPlan, intent: OrderIntent, received: float | None
+    ) -> None:
+        key = (plan.leader, plan.asset)
+        try:
+            try:
+                report = await self.service.run(plan, intent)
+            except asyncio.CancelledError:
+                raise  # stopping: the intent stays open and is resolved by look-up at start
+            except Exception as exc:
+                log.exception("order_run_failed", intent_id=intent.intent_id)
+                report = unknown(intent.order_hash, f"{type(exc).__name__} while executing")
+            try:
+                decision = self.service.settle(plan, intent, report)
             except (InvariantError, LedgerInvariantError) as exc:
-                self.copier.abandon(step)
                 await self._trip(TradingState.HALTED, f"invariant failed: {exc}")
-                raise
+                self._fatal = exc
+                return
             if received is not None:
                 self.metrics.detection_to_order.observe(time.monotonic() - received)
-        else:
-            decision = step
-            self.ledger.record_decision(decision)
-            self._unflushed += 1
-        self._after_decision(decision)
+            self._after_decision(decision)
+        finally:
+            self._inflight.pop(intent.intent_id, None)
+            left = self._busy.get(key, 1) - 1
+            if left:
+                self._busy[key] = left
+            else:
+                self._busy.pop(key, None)
+            self._order_done.set()
+
+    async def _settled(self, keys: Collection[tuple[str, str]]) -> None:
+        """Wait until no order of these (leader, token) keys is in flight: a decision about
+        them must see those fills (a SELL sizes on the shares actually held)."""
+        while any(key in self._busy for key in keys):
+            await self._order_done.wait()
+            self._order_done.clear()
+
+    async def _all_settled(self) -> None:
+        while self._inflight:
+            await self._order_done.wait()
+            self._order_done.clear()
 
     def _after_decision(self, decision: Decision) -> None:
         record = decision.to_record()

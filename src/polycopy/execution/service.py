@@ -13,7 +13,7 @@ which resolves every non-final intent by asking the venue; `execute` refuses to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import structlog
@@ -96,10 +96,13 @@ class ExecutionService:
         )
         return ReconcileReport(len(open_intents), resolved, still_open)
 
-    async def resolve_open(self) -> list[Decision]:
-        """Ask the venue again about intents left UNKNOWN/LIVE (call periodically)."""
+    async def resolve_open(self, skip: Collection[str] = ()) -> list[Decision]:
+        """Ask the venue again about intents left UNKNOWN/LIVE (call periodically). `skip`:
+        intents whose order is being executed right now (their own task settles them)."""
         decisions = []
         for intent in self.ledger.open_intents():
+            if intent.intent_id in skip:
+                continue
             try:
                 decision = await self._resolve(intent)
             except VenueError as exc:
@@ -111,19 +114,40 @@ class ExecutionService:
 
     async def execute(self, plan: OrderPlan) -> Decision:
         """Send `plan` at most once and return its decision record (already stored)."""
+        intent = self.begin(plan)
+        if intent.status is not OrderStatus.NEW:
+            return await self.resume(intent)
+        report = await self.run(plan, intent)
+        return self.settle(plan, intent, report)
+
+    # The three steps of `execute`, for a caller that runs orders concurrently: `begin` and
+    # `settle` are synchronous (ledger writes, attributed state); `run` is the venue's part.
+    def begin(self, plan: OrderPlan) -> OrderIntent:
+        """The durable intent, committed before anything is sent (R1). A settled one raises
+        DuplicateIntentError; an open one from before a restart is returned as it is (NEW
+        means: go ahead and send)."""
         if not self.reconciled:
             raise NotReconciledError("start-up reconciliation has not run")
         intent = self.ledger.begin_intent(plan, self.order_type)
-        if intent.status is not OrderStatus.NEW:
-            if intent.status.final:
-                raise DuplicateIntentError(intent)
-            decision = await self._resolve(intent)  # sent before: ask, never resend
-            if decision is None:
-                raise DuplicateIntentError(intent)
-            return decision  # final, or EXEC_UNKNOWN until a later look-up
-        crash_point("after_intent_commit")
+        if intent.status.final:
+            raise DuplicateIntentError(intent)
+        if intent.status is OrderStatus.NEW:
+            crash_point("after_intent_commit")
+        return intent
+
+    async def resume(self, intent: OrderIntent) -> Decision:
+        """An intent sent before a restart: ask, never resend."""
+        decision = await self._resolve(intent)
+        if decision is None:
+            raise DuplicateIntentError(intent)
+        return decision  # final, or EXEC_UNKNOWN until a later look-up
+
+    async def run(self, plan: OrderPlan, intent: OrderIntent) -> ExecutionReport:
         report = await self.executor.execute(plan, intent, self.ledger)
         crash_point("after_response_before_fill_record")
+        return report
+
+    def settle(self, plan: OrderPlan, intent: OrderIntent, report: ExecutionReport) -> Decision:
         current = self.ledger.intent(intent.intent_id) or intent
         return self._settle(plan, current, report)
 

@@ -114,6 +114,7 @@ class Ingester:
             self._hand_on,
             self.counters,
             overlap_s=int(settings.backfill_overlap_s),
+            poll_overlap_s=int(settings.poll_overlap_s),
             max_backfill_age_s=int(settings.max_backfill_age_s),
             wall=wall,
             page_limit=page_limit or PAGE_LIMIT,
@@ -181,8 +182,8 @@ class Ingester:
         if added or removed:
             log.info("leaders_changed", added=sorted(added), removed=sorted(removed))
 
-    def request_backfill(self, leaders: Iterable[str] | None = None) -> None:
-        self.backfills.request(sorted(self._leaders if leaders is None else leaders))
+    def request_backfill(self, leaders: Iterable[str] | None = None, deep: bool = True) -> None:
+        self.backfills.request(sorted(self._leaders if leaders is None else leaders), deep)
 
     def mark_processed(self, trade_ids: Iterable[str]) -> int:
         """The worker's decisions for these trades are stored (see `Inbox.mark_processed`)."""
@@ -342,7 +343,8 @@ class Ingester:
         interval = float(self.settings.poll_interval_s)
         while True:
             await self._sleep(interval)
-            self.request_backfill()
+            # a short look-back while the websocket is healthy; a deep one otherwise
+            self.request_backfill(deep=not self.counters.ws_connected)
 
     async def _housekeeping(self) -> None:
         last_prune = self._clock()

@@ -93,6 +93,7 @@ class RestPoller:
         counters: IngestCounters,
         *,
         overlap_s: int = 120,
+        poll_overlap_s: int = 15,
         max_backfill_age_s: int = 86_400,
         page_limit: int = PAGE_LIMIT,
         offset_cap: int = OFFSET_CAP,
@@ -103,16 +104,22 @@ class RestPoller:
         self._hand_on = hand_on
         self.counters = counters
         self.overlap_s = overlap_s
+        self.poll_overlap_s = min(poll_overlap_s, overlap_s)
         self.max_backfill_age_s = max_backfill_age_s
         self.page_limit = page_limit
         self.offset_cap = offset_cap
         self._wall = wall
 
-    async def backfill(self, leader: str) -> BackfillResult:
-        """Read `leader`'s trades from its cursor − overlap to now; hand on each page."""
+    async def backfill(self, leader: str, deep: bool = True) -> BackfillResult:
+        """Read `leader`'s trades from its cursor − overlap to now; hand on each page.
+
+        `deep` (start, websocket reconnect, a repeated RTDS fill) re-reads `overlap_s`; the
+        periodic poll while the websocket is healthy re-reads only `poll_overlap_s`, enough for
+        fills that become visible late, and cheap for a leader trading many times a second.
+        """
         now = int(self._wall())
         cursor = self.inbox.follow(leader, now)
-        start = max(cursor.last_ts - self.overlap_s, 1)
+        start = max(cursor.last_ts - (self.overlap_s if deep else self.poll_overlap_s), 1)
         truncated = False
         oldest_allowed = now - self.max_backfill_age_s
         if start < oldest_allowed:
@@ -216,33 +223,34 @@ class BackfillScheduler:
 
     def __init__(
         self,
-        backfill: Callable[[str], Awaitable[BackfillResult]],
+        backfill: Callable[[str, bool], Awaitable[BackfillResult]],
         counters: IngestCounters,
         concurrency: int = 4,
     ) -> None:
         self._backfill = backfill
         self.counters = counters
         self.concurrency = concurrency
-        self._wanted: OrderedDict[str, None] = OrderedDict()
+        self._wanted: OrderedDict[str, bool] = OrderedDict()  # leader → deep
         self._running: set[str] = set()
-        self._again: set[str] = set()
+        self._again: dict[str, bool] = {}
         self._ready = asyncio.Event()
         self.completed: dict[str, int] = {}  # leader → backfills finished (ok or not)
         self.succeeded: dict[str, int] = {}  # leader → backfills finished without error
 
-    def request(self, leaders: Iterable[str]) -> None:
+    def request(self, leaders: Iterable[str], deep: bool = True) -> None:
+        """Backfill these leaders; `deep=False` is the periodic poll's short look-back."""
         for leader in leaders:
             if leader in self._running:
-                self._again.add(leader)
+                self._again[leader] = self._again.get(leader, False) or deep
             else:
-                self._wanted[leader] = None
+                self._wanted[leader] = self._wanted.get(leader, False) or deep
         if self._wanted:
             self._ready.set()
 
     def discard(self, leaders: Iterable[str]) -> None:
         for leader in leaders:
             self._wanted.pop(leader, None)
-            self._again.discard(leader)
+            self._again.pop(leader, None)
 
     @property
     def idle(self) -> bool:
@@ -258,11 +266,11 @@ class BackfillScheduler:
             while not self._wanted:
                 self._ready.clear()
                 await self._ready.wait()
-            leader, _ = self._wanted.popitem(last=False)
+            leader, deep = self._wanted.popitem(last=False)
             self._running.add(leader)
             began = time.monotonic()
             try:
-                result = await self._backfill(leader)
+                result = await self._backfill(leader, deep)
             except (DataApiError, DecodeError) as exc:
                 self.counters.backfill_failures_total += 1
                 log.warning("backfill_failed", leader=leader, error=str(exc))
@@ -283,6 +291,5 @@ class BackfillScheduler:
                 self._running.discard(leader)
                 self.completed[leader] = self.completed.get(leader, 0) + 1
                 if leader in self._again:
-                    self._again.discard(leader)
-                    self._wanted[leader] = None
+                    self._wanted[leader] = self._again.pop(leader)
                     self._ready.set()

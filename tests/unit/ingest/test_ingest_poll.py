@@ -216,8 +216,8 @@ async def test_scheduler_coalesces_requests_per_leader() -> None:
     started: list[str] = []
     release = __import__("asyncio").Event()
 
-    async def backfill(leader: str) -> Any:
-        started.append(leader)
+    async def backfill(leader: str, deep: bool) -> Any:
+        started.append(leader if deep else f"{leader}~")
         await release.wait()
         from polycopy.ingest.poll import BackfillResult
 
@@ -230,13 +230,48 @@ async def test_scheduler_coalesces_requests_per_leader() -> None:
     scheduler.request(["a", "b", "a"])
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    scheduler.request(["a", "a", "a"])  # while running: one rerun, not three
+    scheduler.request(["a", "a", "a"], deep=False)  # while running: one rerun, not three
+    scheduler.request(["b"], deep=False)
     release.set()
     for _ in range(20):
         await asyncio.sleep(0)
-    assert sorted(started) == ["a", "a", "b"]
-    assert scheduler.completed == {"a": 2, "b": 1}
+    # a's rerun was asked shallow only; b's shallow request followed its deep run
+    assert sorted(started) == ["a", "a~", "b", "b~"]
+    assert scheduler.completed == {"a": 2, "b": 2}
     assert scheduler.idle
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_periodic_poll_looks_back_less_than_a_deep_backfill() -> None:
+    from polycopy.ingest.inbox import Inbox
+    from polycopy.store.db import Database
+
+    requested: list[int] = []
+
+    async def fetch(leader: str, start: int, offset: int, limit: int) -> list[Any]:
+        requested.append(start)
+        return []
+
+    async def hand_on(trades: Any, cursors: Any) -> int:
+        return 0
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"{tmp}/i.sqlite3")
+        inbox = Inbox(db, wall=lambda: 10_000.0)
+        poller = RestPoller(
+            fetch,
+            inbox,
+            hand_on,
+            IngestCounters(),
+            overlap_s=120,
+            poll_overlap_s=15,
+            wall=lambda: 10_000.0,
+        )
+        await poller.backfill(WHALE)
+        await poller.backfill(WHALE, deep=False)
+        db.close()
+    assert requested == [10_000 - 120, 10_000 - 15]
