@@ -7,11 +7,13 @@
 # Reload: docker kill --signal=HUP polycopy. Stop: docker stop (SIGTERM, drained, exit 0).
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml requirements-runtime.lock README.md ./
 COPY src ./src
+# runtime dependencies only from the hashed lock; then the project, resolving nothing
 RUN python -m venv /opt/polycopy/.venv \
- && /opt/polycopy/.venv/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/polycopy/.venv/bin/pip install --no-cache-dir -c constraints.txt .
+ && /opt/polycopy/.venv/bin/pip install --no-cache-dir --require-hashes \
+        -r requirements-runtime.lock \
+ && /opt/polycopy/.venv/bin/pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/polycopy \

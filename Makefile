@@ -4,14 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench fmt clean venv
+.PHONY: demo test lint bench fmt clean venv lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# Dependencies come only from the hashed lock (pip-compile --generate-hashes); the project
+# itself is installed on top without resolving anything.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,6 +33,13 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Refresh the lock after changing dependencies in pyproject.toml (needs pip-tools).
+lock:
+	pip-compile --allow-unsafe --extra=dev --generate-hashes --no-emit-find-links \
+	    --no-emit-index-url --output-file=requirements.lock --strip-extras pyproject.toml
+	pip-compile --generate-hashes --no-emit-find-links --no-emit-index-url \
+	    --output-file=requirements-runtime.lock --strip-extras pyproject.toml
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
