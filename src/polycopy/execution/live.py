@@ -207,24 +207,38 @@ class LiveExecutor:
             return not_sent(
                 Reason.MARKET_MIN_ORDER_SIZE, f"${value} < ${market.min_order_notional}"
             )
-        if settings.book_precheck:
-            refusal = await self._precheck(plan, amounts, market, intent.order_type == "FOK")
+        # The book check and the signature are independent: run them side by side. Signing
+        # has no effect until the signed order is journaled, so a refusal just drops it.
+        precheck = (
+            asyncio.ensure_future(
+                self._precheck(plan, amounts, market, intent.order_type == "FOK")
+            )
+            if settings.book_precheck
+            else None
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            signed, order_hash = await loop.run_in_executor(
+                self._pool,
+                functools.partial(
+                    sign_market_order,
+                    self._client,
+                    token_id=plan.asset,
+                    side=plan.side.value,
+                    maker_amount=amounts.maker_amount,
+                    taker_amount=amounts.taker_amount,
+                    neg_risk=market.neg_risk,
+                    order_type=intent.order_type,
+                ),
+            )
+        except BaseException:
+            if precheck is not None:
+                precheck.cancel()
+            raise
+        if precheck is not None:
+            refusal = await precheck
             if refusal is not None:
                 return refusal
-        loop = asyncio.get_running_loop()
-        signed, order_hash = await loop.run_in_executor(
-            self._pool,
-            functools.partial(
-                sign_market_order,
-                self._client,
-                token_id=plan.asset,
-                side=plan.side.value,
-                maker_amount=amounts.maker_amount,
-                taker_amount=amounts.taker_amount,
-                neg_risk=market.neg_risk,
-                order_type=intent.order_type,
-            ),
-        )
         check_signed(amounts, signed.side, signed.maker_amount, signed.taker_amount)
         intent = journal.record_submission(
             intent, SignedSubmission(order_hash, signed_payload(signed), signed.timestamp)
