@@ -7,10 +7,12 @@
 # Reload: docker kill --signal=HUP polycopy. Stop: docker stop (SIGTERM, drained, exit 0).
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml requirements-runtime.lock README.md ./
+COPY pyproject.toml requirements-bootstrap.lock requirements-runtime.lock README.md ./
 COPY src ./src
 # runtime dependencies only from the hashed lock; then the project, resolving nothing
 RUN python -m venv /opt/polycopy/.venv \
+ && /opt/polycopy/.venv/bin/pip install --no-cache-dir --require-hashes \
+        -r requirements-bootstrap.lock \
  && /opt/polycopy/.venv/bin/pip install --no-cache-dir --require-hashes \
         -r requirements-runtime.lock \
  && /opt/polycopy/.venv/bin/pip install --no-cache-dir --no-deps .
