@@ -210,9 +210,7 @@ class LiveExecutor:
         # The book check and the signature are independent: run them side by side. Signing
         # has no effect until the signed order is journaled, so a refusal just drops it.
         precheck = (
-            asyncio.ensure_future(
-                self._precheck(plan, amounts, market, intent.order_type == "FOK")
-            )
+            asyncio.ensure_future(self._precheck(plan, amounts, market, intent.order_type == "FOK"))
             if settings.book_precheck
             else None
         )
