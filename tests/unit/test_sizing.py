@@ -99,6 +99,38 @@ def test_hard_budget_caps_to_headroom() -> None:
     assert Reason.CAPPED_BUDGET_HEADROOM in verdict.reasons
 
 
+def test_hard_headroom_sets_aside_the_revaluation_of_shares_already_held() -> None:
+    """100 shares of the token are held at a mark of 0.40; a BUY at 0.50 may fill up to its
+    0.52 limit, which would revalue those shares by up to 100 × 0.12 = 12."""
+    cfg = leader_cfg(mode=Mode.BUDGETED_DYNAMIC, budget="60", r_max="1")
+    held = HeldState(shares=D("100"), attributed=D("40"), mark=D("0.40"))
+    verdict = decide(trade("BUY", "0.50", "1000"), cfg, exposure("100"), held, MARKET, T0)
+    assert isinstance(verdict, OrderPlan)
+    assert verdict.limit_price == D("0.52")
+    assert verdict.notional == D("8.00")  # 60 − 40 − 12
+    assert Reason.CAPPED_BUDGET_HEADROOM in verdict.reasons
+    assert verdict.reserve == D("20.00")  # the budget counts the revaluation while in flight
+    tight = HeldState(shares=D("100"), attributed=D("49"), mark=D("0.40"))
+    skipped = decide(trade("BUY", "0.50", "1000"), cfg, exposure("100"), tight, MARKET, T0)
+    assert isinstance(skipped, Decision)
+    assert skipped.reasons[-1] is Reason.BUDGET_EXHAUSTED
+
+
+def test_a_fill_becomes_the_mark_so_cheap_shares_never_overvalue_a_budget() -> None:
+    copier = Copier({LEADER: leader_cfg(mode=Mode.BUDGETED_DYNAMIC, budget="10", r_max="1")})
+    copier.set_exposure(LEADER, D("0"), None)
+    copier.book.set_mark(ASSET, D("0.50"))  # a stale mark above the book
+    (plan,) = copier.handle(trade("BUY", "0.50", "1000"), T0)
+    assert isinstance(plan, OrderPlan)
+    shares = round_shares_down(plan.notional / D("0.40"), D("0.01"))
+    done = copier.complete(
+        plan,
+        Execution(FillStatus.FILLED, shares=shares, notional=shares * D("0.40"), price=D("0.40")),
+    )
+    assert copier.book.mark(ASSET) == D("0.4")
+    assert done.attributed_exposure == D("10")  # 25 shares at 0.40, not at 0.50
+
+
 def test_soft_budget_does_not_check_headroom() -> None:
     cfg = leader_cfg(mode=Mode.BUDGETED_DYNAMIC, budget="30", enforcement=Enforcement.SOFT)
     held = HeldState(shares=D(0), attributed=D("500"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -11,9 +12,10 @@ from hypothesis import strategies as st
 
 from polycopy.domain.copier import Copier
 from polycopy.domain.events import Decision, LeaderTrade, Side
+from polycopy.domain.money import round_shares_down
 from polycopy.domain.reasons import Enforcement, Mode
 from polycopy.domain.settings import EffectiveLeaderConfig
-from polycopy.domain.sizing import OrderPlan
+from polycopy.domain.sizing import Execution, FillStatus, OrderPlan
 from polycopy.replay import fill_at_last_price
 from tests.builders import LEADER, OTHER, D, config, leader_cfg, trade
 
@@ -82,7 +84,14 @@ class Step:
     held_after: dict[tuple[str, str], Decimal]
 
 
-def drive(cfgs: dict[str, EffectiveLeaderConfig], tape: list[LeaderTrade]) -> list[Step]:
+Fill = Callable[[OrderPlan, Copier], Execution]
+
+
+def drive(
+    cfgs: dict[str, EffectiveLeaderConfig],
+    tape: list[LeaderTrade],
+    fill: Fill = fill_at_last_price,
+) -> list[Step]:
     """The replay loop, recording every attributed position before and after each decision."""
     copier = Copier(cfgs)
     for address in cfgs:
@@ -96,7 +105,7 @@ def drive(cfgs: dict[str, EffectiveLeaderConfig], tape: list[LeaderTrade]) -> li
         for item in items:
             before = held()
             if isinstance(item, OrderPlan):
-                decision = copier.complete(item, fill_at_last_price(item, copier))
+                decision = copier.complete(item, fill(item, copier))
             else:
                 decision = item
             steps.append(Step(decision, cfgs[decision.leader], before, held()))
@@ -145,6 +154,39 @@ def test_policy_invariants_hold_on_every_decision(data: st.DataObject) -> None:
             event("executed SELL")
             # a sell never exceeds the leader's attributed shares
             assert d.exec_shares <= step.held_before[key]
+
+
+def fills_anywhere_inside_the_bound(data: st.DataObject) -> Fill:
+    """A venue that fills each order at any price its bound allows: a BUY at or below its
+    limit (more shares for the same pUSD), a SELL at or above — away from the mark."""
+
+    def fill(plan: OrderPlan, copier: Copier) -> Execution:
+        cents = int(plan.limit_price * 100)
+        if plan.side is Side.BUY:
+            price = D(data.draw(st.integers(1, max(1, cents)), label="buy fill")) / 100
+            shares = round_shares_down(plan.notional / price, D("0.01"))
+        else:
+            price = D(data.draw(st.integers(min(99, cents), 99), label="sell fill")) / 100
+            shares = plan.shares
+        if shares <= 0:
+            return Execution(FillStatus.NONE)
+        return Execution(FillStatus.FILLED, shares=shares, notional=shares * price, price=price)
+
+    return fill
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_hard_budget_holds_whatever_the_fill_price(data: st.DataObject) -> None:
+    """A_u after a BUY ≤ B_u even when fills land away from the mark: a cheap fill buys more
+    shares, and the fill's price revalues the shares of that token already held."""
+    cfgs = {LEADER: data.draw(configs(LEADER)), OTHER: data.draw(configs(OTHER))}
+    for step in drive(cfgs, data.draw(trades()), fills_anywhere_inside_the_bound(data)):
+        d, cfg = step.decision, step.cfg
+        if d.side is Side.BUY and d.exec_shares > 0 and cfg.hard_budget:
+            event("executed BUY under a HARD budget, fill away from the mark")
+            assert cfg.budget_usdc is not None
+            assert d.attributed_exposure <= cfg.budget_usdc
 
 
 def _comparable(decision: Decision) -> dict[str, Any]:

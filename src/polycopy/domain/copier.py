@@ -123,7 +123,9 @@ class Copier:
 
     def held_for(self, leader: str, asset: str) -> HeldState:
         return HeldState(
-            shares=self.book.shares(leader, asset), attributed=self.book.exposure(leader)
+            shares=self.book.shares(leader, asset),
+            attributed=self.book.exposure(leader),
+            mark=self.book.mark(asset),
         )
 
     # --- the decision loop ---------------------------------------------------------------
@@ -204,5 +206,5 @@ class Copier:
         if isinstance(step, OrderPlan):
             self._inflight[step.decision_id] = cfg
             if step.side is Side.BUY:
-                self.book.reserve(step.leader, step.decision_id, step.notional)
+                self.book.reserve(step.leader, step.decision_id, step.reserve)
         return step

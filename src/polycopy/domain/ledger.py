@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from polycopy.domain.events import Side
 from polycopy.domain.money import ZERO
+
+MARK_STEP = Decimal("1e-12")
+
+
+def fill_mark(amount: Decimal, shares: Decimal) -> Decimal:
+    """The volume-weighted price of a fill, rounded down to MARK_STEP (never above cost)."""
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_FLOOR
+        return (amount / shares).quantize(MARK_STEP).normalize()
 
 
 class LedgerInvariantError(ValueError):
@@ -129,8 +138,10 @@ class AttributedBook:
         if shares <= 0:
             return ZERO
         amount = notional if notional is not None else shares * price
-        if asset not in self._marks:
-            self.set_mark(asset, price)
+        # The fill is the freshest price of the token: it becomes the mark, rounded down so
+        # that the shares bought are never worth more than they cost (a HARD budget's
+        # headroom covers the revaluation of shares already held, see sizing._revaluation).
+        self.set_mark(asset, fill_mark(amount, shares))
         mark = self._marks[asset]
         per_leader = self._holdings.setdefault(leader, {})
         holding = per_leader.get(asset)

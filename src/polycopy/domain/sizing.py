@@ -42,6 +42,7 @@ class HeldState:
 
     shares: Decimal  # H: our shares of the asset attributed to the leader
     attributed: Decimal  # A_u including reservations
+    mark: Decimal | None = None  # the asset's mark, at which H is valued inside A_u
 
 
 @value
@@ -81,6 +82,13 @@ class OrderPlan:
     limit_price: Decimal  # worst acceptable price, on the tick grid
     reference_price: Decimal  # the leader's price (or the flush's last price)
     reasons: tuple[Reason, ...]
+    # BUY: what the order may add to A_u, reserved against the budget while it is open —
+    # the notional plus the revaluation of shares already held (see `_revaluation`)
+    budget_charge: Decimal | None = None
+
+    @property
+    def reserve(self) -> Decimal:
+        return self.notional if self.budget_charge is None else self.budget_charge
 
     @property
     def decision_id(self) -> str:
@@ -219,10 +227,11 @@ def decide_flush(
     if abs(net) < cfg.netting.small_trade_min_exec_notional_usdc or net == 0:
         return _skip(ctx, cfg, held, [*reasons, Reason.NETTED_BELOW_MIN])
     if side is Side.BUY:
-        allowed = _apply_budget(_apply_caps(net, cfg, reasons), cfg, held, reasons)
+        revaluation = _revaluation(cfg, held, market, buffer.last_price)
+        allowed = _apply_budget(_apply_caps(net, cfg, reasons), cfg, held, reasons, revaluation)
         if allowed is None:
             return _skip(ctx, cfg, held, reasons)
-        return _buy_order(ctx, cfg, held, market, allowed, buffer.last_price, reasons)
+        return _buy_order(ctx, cfg, held, market, allowed, buffer.last_price, reasons, revaluation)
     if held.shares <= 0:
         return _skip(ctx, cfg, held, [*reasons, Reason.NO_POSITION_TO_SELL])
     wanted = round_shares_down(-net / buffer.last_price, market.size_step)
@@ -287,8 +296,9 @@ def _decide_buy(
     if ctx.rate is None:  # BUDGETED_DYNAMIC without a known E_u
         return _skip(ctx, cfg, held, [*reasons, Reason.EXPOSURE_UNAVAILABLE])
     # 4–5: caps and budget headroom
+    revaluation = _revaluation(cfg, held, market, trade.price)
     allowed = _apply_budget(
-        _apply_caps(trade.notional * ctx.rate, cfg, reasons), cfg, held, reasons
+        _apply_caps(trade.notional * ctx.rate, cfg, reasons), cfg, held, reasons, revaluation
     )
     if allowed is None:
         return _skip(ctx, cfg, held, reasons)
@@ -296,7 +306,7 @@ def _decide_buy(
     if allowed < rails.min_exec_notional_usdc:
         return _small(ctx, cfg, held, reasons, allowed, trade.price)
     # 7–8: exchange rules, then the order
-    return _buy_order(ctx, cfg, held, market, allowed, trade.price, reasons)
+    return _buy_order(ctx, cfg, held, market, allowed, trade.price, reasons, revaluation)
 
 
 def _apply_caps(
@@ -313,13 +323,32 @@ def _apply_caps(
     return exec_notional
 
 
+def _revaluation(
+    cfg: EffectiveLeaderConfig, held: HeldState, market: MarketRules, reference: Decimal
+) -> Decimal:
+    """How much a BUY's fill can lift the value of the shares of this asset already held.
+
+    A fill becomes the asset's mark (`AttributedBook.apply_fill`), so H shares valued at the
+    old mark are revalued at the fill price, which a BUY bounds by its limit price. HARD
+    headroom sets this aside, so that the BUY itself never takes A_u above B_u.
+    """
+    if not cfg.hard_budget or held.shares <= 0 or held.mark is None:
+        return ZERO
+    limit = buy_limit_price(reference, cfg.max_slippage, market.tick_size)
+    return held.shares * (limit - held.mark) if limit > held.mark else ZERO
+
+
 def _apply_budget(
-    exec_notional: Decimal, cfg: EffectiveLeaderConfig, held: HeldState, reasons: list[Reason]
+    exec_notional: Decimal,
+    cfg: EffectiveLeaderConfig,
+    held: HeldState,
+    reasons: list[Reason],
+    revaluation: Decimal = ZERO,
 ) -> Decimal | None:
     """HARD budgets only: None when the leader has no headroom left (BUDGET_EXHAUSTED)."""
     if not cfg.hard_budget or cfg.budget_usdc is None:
         return exec_notional
-    headroom = cfg.budget_usdc - held.attributed
+    headroom = cfg.budget_usdc - held.attributed - revaluation
     if headroom < cfg.rails.min_exec_notional_usdc:
         reasons.append(Reason.BUDGET_EXHAUSTED)
         return None
@@ -337,6 +366,7 @@ def _buy_order(
     exec_notional: Decimal,
     reference: Decimal,
     reasons: list[Reason],
+    revaluation: Decimal = ZERO,
 ) -> Decision | OrderPlan:
     limit = buy_limit_price(reference, cfg.max_slippage, market.tick_size)
     spend = round_down(exec_notional, CENT)  # a marketable BUY gives USDC with 2 decimals
@@ -351,6 +381,7 @@ def _buy_order(
         limit_price=limit,
         reference_price=reference,
         reasons=tuple(reasons),
+        budget_charge=spend + revaluation if revaluation else None,
     )
 
 

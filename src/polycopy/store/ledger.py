@@ -610,10 +610,10 @@ class Ledger:
         return sum((n for owner, _, n in self.reservations() if owner == leader), ZERO)
 
     def reservations(self) -> Iterator[tuple[str, str, Decimal]]:
-        """(leader, decision id, notional) of every BUY intent not in a final state."""
+        """(leader, decision id, amount reserved) of every BUY intent not in a final state."""
         for intent in self.open_intents():
             if intent.side is Side.BUY:
-                yield intent.leader, intent.decision_id, intent.notional
+                yield intent.leader, intent.decision_id, self.plan_of(intent).reserve
 
     def pnl(self, leader: str) -> LeaderPnl:
         row = self.db.conn.execute(
@@ -763,6 +763,7 @@ def plan_to_json(plan: OrderPlan) -> str:
         "limit_price": str(plan.limit_price),
         "reference_price": str(plan.reference_price),
         "reasons": [r.value for r in plan.reasons],
+        "budget_charge": _dec(plan.budget_charge),
     }
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
@@ -800,4 +801,5 @@ def plan_from_json(text: str) -> OrderPlan:
         limit_price=Decimal(data["limit_price"]),
         reference_price=Decimal(data["reference_price"]),
         reasons=tuple(Reason(r) for r in data["reasons"]),
+        budget_charge=_undec(data.get("budget_charge")),
     )
