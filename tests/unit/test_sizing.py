@@ -437,6 +437,55 @@ def test_netting_window_flushes_by_the_clock_passed_in() -> None:
     assert flushed[0].ts == T0 + timedelta(seconds=2)
 
 
+def _holding(copier: Copier, shares: str, price: str) -> None:
+    copier.book.apply_fill(LEADER, ASSET, Side.BUY, D(shares), D(price))
+
+
+def test_netted_sells_flush_their_own_shares_whatever_their_prices() -> None:
+    """SPEC §2.5: SELLs subtract in shares at their prices. Two partial exits of 5 of the
+    leader's 1,000 shares, at 0.10 and at 0.90, are 1 and 1.005 of our 200 shares."""
+    copier = Copier({LEADER: leader_cfg(netting=True)})
+    copier.set_exposure(LEADER, D("1000"), None, {ASSET: D("1000")})
+    _holding(copier, "200", "0.50")
+    first = _run(copier, copier.handle(trade("SELL", "0.10", "5", at=0), T0))
+    assert [d.outcome for d in first] == [Outcome.DEFERRED]  # 1 share, $0.10
+    second = _run(copier, copier.handle(trade("SELL", "0.90", "5", at=1), T0))
+    assert [d.outcome for d in second] == [Outcome.DEFERRED, Outcome.EXECUTED]  # net −$1.0045
+    flush = second[1]
+    assert flush.side is Side.SELL
+    assert flush.exec_shares == D("2.00")  # 1 + 1.005 rounded down, not $1.0045 / 0.90
+    assert copier.book.shares(LEADER, ASSET) == D("198.00")
+
+
+def test_buys_in_the_buffer_offset_netted_sells_by_value() -> None:
+    copier = Copier({LEADER: leader_cfg(netting=True, rate="0.001")})
+    copier.set_exposure(LEADER, D("1000"), None, {ASSET: D("1000")})
+    _holding(copier, "400", "0.50")
+    _run(copier, copier.handle(trade("BUY", "0.50", "1000", at=0), T0))  # +$0.50 deferred
+    # 200 of the leader's 2,000 shares: 40 of ours, $20 — not small, sold at once
+    big = _run(copier, copier.handle(trade("SELL", "0.50", "200", at=1), T0))
+    assert big[0].exec_shares == D("40.00")
+    # 8 of its 1,800: 1.6 of our 360 shares, −$0.80, nets with the +$0.50 to −$0.30 ...
+    small = _run(copier, copier.handle(trade("SELL", "0.50", "8", at=2), T0))
+    assert [d.outcome for d in small] == [Outcome.DEFERRED]
+    (flush,) = _run(copier, copier.drain())
+    # ... which is below the $0.50 small-trade minimum: dropped, nothing sold
+    assert flush.reasons == (Reason.NETTING_FLUSH, Reason.NETTED_BELOW_MIN)
+    assert copier.book.shares(LEADER, ASSET) == D("360.00")
+
+
+def test_a_netted_sell_never_exceeds_the_attributed_shares() -> None:
+    copier = Copier({LEADER: leader_cfg(netting=True, small_min="0")})
+    copier.set_exposure(LEADER, D("1000"), None, {ASSET: D("1000")})
+    _holding(copier, "3", "0.50")
+    steps = copier.handle(trade("SELL", "0.50", "300", at=0), T0)  # 30 %: 0.9 shares, $0.45
+    assert [s.outcome for s in _run(copier, steps)] == [Outcome.DEFERRED]
+    copier.book.apply_fill(LEADER, ASSET, Side.SELL, D("2.5"), D("0.50"))  # sold elsewhere
+    (flush,) = _run(copier, copier.drain())
+    assert flush.reasons[-1] is Reason.MARKET_MIN_ORDER_SIZE  # 0.5 share left, $0.25
+    assert copier.book.shares(LEADER, ASSET) == D("0.5")
+
+
 def test_netting_off_skips_small_trades() -> None:
     copier = Copier({LEADER: leader_cfg(netting=False)})
     copier.set_exposure(LEADER, D("1000"), None)

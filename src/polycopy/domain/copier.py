@@ -151,6 +151,7 @@ class Copier:
                     asset=trade.asset,
                     condition_id=trade.condition_id,
                     signed_notional=verdict.signed_notional,
+                    sell_shares=verdict.sell_shares,
                     price=verdict.price,
                     decision_id=verdict.decision.decision_id,
                     event_ts=trade.timestamp,

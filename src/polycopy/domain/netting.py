@@ -19,6 +19,8 @@ class NettingBuffer:
     opened_at: datetime
     due_at: datetime
     net_notional: Decimal = ZERO  # BUYs add, SELLs subtract, each at its own price
+    sell_shares: Decimal = ZERO  # Σ shares of the deferred SELLs
+    sell_notional: Decimal = ZERO  # Σ of their notionals (> 0 whenever sell_shares is)
     last_price: Decimal = ZERO
     last_event_ts: datetime | None = None
     decision_ids: list[str] = field(default_factory=list)
@@ -47,6 +49,7 @@ class NettingBook:
         signed_notional: Decimal,
         price: Decimal,
         decision_id: str,
+        sell_shares: Decimal = ZERO,
         event_ts: datetime | None,
         now: datetime,
         window_s: Decimal,
@@ -57,6 +60,9 @@ class NettingBook:
             due = now + timedelta(seconds=float(window_s))
             buffer = self._buffers[key] = NettingBuffer(leader, asset, condition_id, now, due)
         buffer.net_notional += signed_notional
+        if signed_notional < 0:
+            buffer.sell_shares += sell_shares
+            buffer.sell_notional -= signed_notional
         buffer.last_price = price
         buffer.last_event_ts = event_ts
         buffer.decision_ids.append(decision_id)

@@ -110,6 +110,7 @@ class Deferral:
     decision: Decision
     signed_notional: Decimal
     price: Decimal
+    sell_shares: Decimal = ZERO  # a SELL's copy shares (fraction × H), unrounded
 
 
 class FillStatus(StrEnum):
@@ -234,7 +235,8 @@ def decide_flush(
         return _buy_order(ctx, cfg, held, market, allowed, buffer.last_price, reasons, revaluation)
     if held.shares <= 0:
         return _skip(ctx, cfg, held, [*reasons, Reason.NO_POSITION_TO_SELL])
-    wanted = round_shares_down(-net / buffer.last_price, market.size_step)
+    # the deferred SELLs' own shares, less the part that the buffer's BUYs offset by value
+    wanted = round_shares_down(buffer.sell_shares * -net / buffer.sell_notional, market.size_step)
     shares = min(wanted, round_shares_down(held.shares, market.size_step))
     return _sell_order(ctx, cfg, held, market, shares, buffer.last_price, reasons)
 
@@ -409,7 +411,7 @@ def _decide_sell(
         shares = min(round_shares_down(fraction * held.shares, market.size_step), whole)
         notional = fraction * held.shares * trade.price
         if notional < cfg.rails.min_exec_notional_usdc:
-            return _small(ctx, cfg, held, reasons, -notional, trade.price)
+            return _small(ctx, cfg, held, reasons, -notional, trade.price, fraction * held.shares)
     return _sell_order(ctx, cfg, held, market, shares, trade.price, reasons)
 
 
@@ -444,6 +446,7 @@ def _small(
     reasons: list[Reason],
     signed_notional: Decimal,
     price: Decimal,
+    sell_shares: Decimal = ZERO,
 ) -> Decision | Deferral:
     """Step 6: net a small trade when netting is on, otherwise skip it. Never round up."""
     if not cfg.netting.enabled:
@@ -455,7 +458,9 @@ def _small(
         attributed=held.attributed,
         cfg=cfg,
     )
-    return Deferral(decision=record, signed_notional=signed_notional, price=price)
+    return Deferral(
+        decision=record, signed_notional=signed_notional, price=price, sell_shares=sell_shares
+    )
 
 
 def _skip(
