@@ -7,6 +7,7 @@ Secrets never live here: they come from the environment or a credentials file (`
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -374,7 +375,8 @@ def parse_config(
     try:
         settings = PolycopyConfig(**data)  # sources: POLYCOPY_* environment over the file
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        problems = _describe(exc)
+        raise ConfigError(problems + _rules_broken_elsewhere(data, exc)) from None
     finally:
         _ENVIRON.reset(token)
     problems = semantic_problems(settings)
@@ -437,6 +439,46 @@ def _describe(exc: ValidationError) -> list[str]:
         message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
         problems.append(f"{key_path(loc)}: {message}")
     return problems
+
+
+def _rules_broken_elsewhere(data: Mapping[str, Any], exc: ValidationError) -> list[str]:
+    """The cross-field rules, checked on the rest of a file that has type errors, so that one
+    run of `check-config` names every problem. The keys in error are left out (defaults take
+    their place) and rules that involve them are not reported: they would be guesses."""
+    pruned = copy.deepcopy(dict(data))
+    removed: list[tuple[int | str, ...]] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if not _is_validator_tag(p))
+        if error["type"] == "missing" or not _delete(pruned, loc):
+            return []  # a required key is absent (or came from the environment): no model
+        removed.append(loc)
+    try:
+        partial = PolycopyConfig(**pruned)
+    except ValidationError:
+        return []
+    return [p for p in semantic_problems(partial) if not _involves(p, removed)]
+
+
+def _delete(data: Any, loc: tuple[int | str, ...]) -> bool:
+    for part in loc[:-1]:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if isinstance(data, dict) and loc and loc[-1] in data:
+        del data[loc[-1]]
+        return True
+    return False
+
+
+def _involves(problem: str, removed: list[tuple[int | str, ...]]) -> bool:
+    where = problem.split(":", 1)[0]
+    for loc in removed:
+        path = key_path(loc)
+        section = path.rsplit(".", 1)[0] if "." in path else ""
+        if where.startswith(path) or (where.startswith(section) and str(loc[-1]) in problem):
+            return True
+    return False
 
 
 def _is_validator_tag(part: int | str) -> bool:

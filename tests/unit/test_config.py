@@ -117,8 +117,13 @@ def test_environment_overrides_the_file() -> None:
     assert s.sizing.sizing_mode_default is Mode.BUDGETED_DYNAMIC
     assert s.sizing.fixed_copy_rate_default == Decimal("0.02")
     assert s.sizing.budgeted_dynamic_enabled is False
+    assert s.sizing.budget_r_min_default == Decimal("0.001")
+    assert s.sizing.budget_r_max_default == Decimal("0.2")
+    assert s.sizing.budget_enforcement_default is Enforcement.SOFT
     assert s.rails.min_exec_notional_usdc == Decimal("2")
+    assert s.mode == "paper"
     assert s.bankroll_usdc == Decimal("500")
+    assert s.netting.small_trade_netting_mode == "ON"
     assert s.status.listen == "127.0.0.1:9999"
 
 
@@ -204,6 +209,25 @@ def test_invalid_configs_name_the_key_path(data: dict[str, Any], expected: str) 
     assert any(p.startswith(expected) or expected in p for p in info.value.problems), (
         info.value.problems
     )
+
+
+def test_type_errors_and_broken_rules_are_reported_in_one_run() -> None:
+    data = {
+        "bankroll_usdc": -1,
+        "rails": {"max_price_per_share": 2, "min_exec_notional_usdc": "x"},
+        "leaders": [{"address": "0x1"}, {**LEADER_OK, "fixed_copy_rate": "lots"}],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, environ={})
+    problems = info.value.problems
+    assert problems[0].startswith("bankroll_usdc:")
+    assert any(p.startswith("rails.min_exec_notional_usdc:") for p in problems)
+    assert any(p.startswith("leaders[1].fixed_copy_rate:") for p in problems)
+    # the rules, checked on the rest of the file
+    assert any(p.startswith("rails.max_price_per_share: must be inside (0, 1)") for p in problems)
+    assert any(p.startswith("leaders[0].address: not a 0x-prefixed") for p in problems)
+    # a rule about a key in error would be a guess: min_exec ≤ max_exec is not reported
+    assert not any("greater than max_exec" in p for p in problems)
 
 
 def test_bad_environment_values_and_names_are_rejected() -> None:
