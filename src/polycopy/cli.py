@@ -277,8 +277,12 @@ def _replay(args: argparse.Namespace) -> int:
         if args.book_dir is not None:
             books = BookDirectory.load(args.book_dir)
             fill = book_fill(books, config.settings.execution.order_type.value)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("w", encoding="utf-8") as out:
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            out = args.out.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise TapeError(f"{args.out}: cannot write the decisions: {exc.strerror}") from None
+        with out:
             result = replay(
                 config, args.tape, out, positions=args.positions, markets=markets, fill=fill
             )
@@ -287,6 +291,8 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     for problem in result.stats.problems:
         print(f"skipped row: {problem}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(summary_table(result))
     if args.summary_json:
         import json

@@ -130,6 +130,7 @@ class ReplayResult:
     stats: TapeStats
     decisions: int
     duplicates: int
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -194,9 +195,22 @@ def replay(
     copier = Copier(config.leaders, markets)
     for leader in config.leaders:
         copier.set_exposure(leader, ZERO, None)
+    warnings: list[str] = []
+    seeded: dict[str, PositionsSnapshot] = {}
     for path in positions:
-        for snapshot in read_positions(path):
+        before = len(tape.stats.problems)
+        for snapshot in read_positions(path, tape.stats.problems):
+            if snapshot.leader not in copier.configs:
+                warnings.append(f"{path}: positions of {snapshot.leader}, not a followed leader")
+                continue
+            if snapshot.leader in seeded:  # pages of one snapshot, or several snapshots
+                warnings.append(
+                    f"{path}: more positions of {snapshot.leader}: added to the earlier ones"
+                )
+                snapshot = seeded[snapshot.leader].combined(snapshot)
+            seeded[snapshot.leader] = snapshot
             _seed(copier, snapshot)
+        tape.stats.malformed += len(tape.stats.problems) - before
     summaries = {
         address: LeaderSummary(
             leader=address,
@@ -223,6 +237,7 @@ def replay(
         stats=tape.stats,
         decisions=written,
         duplicates=duplicates,
+        warnings=warnings,
     )
 
 

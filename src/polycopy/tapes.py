@@ -188,9 +188,13 @@ def _json_rows(path: Path, text: str) -> Iterator[tuple[int, Any]]:
         try:
             row, index = _DECODER.raw_decode(text, index)
         except json.JSONDecodeError as exc:
-            message = f"not valid JSON: {exc.msg}; rest of file skipped"
-            yield exc.lineno, RowProblem(label, exc.lineno, message)
-            return
+            detail = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            yield start_line, RowProblem(label, start_line, detail)
+            resumed = _next_row(text, index + 1)
+            if resumed is None:
+                return
+            index = resumed
+            continue
         yield start_line, row
         index = _skip_ws(text, index)
         if text.startswith(",", index):
@@ -199,23 +203,54 @@ def _json_rows(path: Path, text: str) -> Iterator[tuple[int, Any]]:
         if text.startswith("]", index):
             return
         where = line_at(index)
-        yield (
-            where,
-            RowProblem(label, where, "expected ',' or ']' between rows; rest of file skipped"),
-        )
-        return
+        yield where, RowProblem(label, where, "expected ',' or ']' between rows")
+        resumed = _next_row(text, index)
+        if resumed is None:
+            return
+        index = resumed
+
+
+def _next_row(text: str, index: int) -> int | None:
+    """After damage, the start of the next row that decodes: an object right after a ',' (or
+    the '['). Each damaged stretch is reported once; the rows after it are read as usual."""
+    while (index := text.find("{", index)) >= 0:
+        before = index - 1
+        while before >= 0 and text[before] in " \t\r\n":
+            before -= 1
+        if before >= 0 and text[before] in ",[":
+            try:
+                _DECODER.raw_decode(text, index)
+            except json.JSONDecodeError:
+                pass
+            else:
+                return index
+        index += 1
+    return None
 
 
 def _find_data_array(text: str, index: int) -> int | None:
-    """Offset of the '[' of a top-level "data" array, if the envelope is simple enough."""
-    key = text.find('"data"', index)
-    if key < 0:
-        return None
-    colon = _skip_ws(text, key + len('"data"'))
-    if not text.startswith(":", colon):
-        return None
-    bracket = _skip_ws(text, colon + 1)
-    return bracket if text.startswith("[", bracket) else None
+    """Offset of the '[' of the envelope's own "data" array (a "data" key nested in another
+    member does not count). None when there is none or the envelope cannot be walked."""
+    index = _skip_ws(text, index + 1)  # past the '{'
+    while text.startswith('"', index):
+        try:
+            key, index = _DECODER.raw_decode(text, index)
+        except json.JSONDecodeError:
+            return None
+        index = _skip_ws(text, index)
+        if not text.startswith(":", index):
+            return None
+        index = _skip_ws(text, index + 1)
+        if key == "data":
+            return index if text.startswith("[", index) else None
+        try:
+            _, index = _DECODER.raw_decode(text, index)  # another member: skip its value
+        except json.JSONDecodeError:
+            return None
+        index = _skip_ws(text, index)
+        if text.startswith(",", index):
+            index = _skip_ws(text, index + 1)
+    return None
 
 
 def _skip_ws(text: str, index: int) -> int:
@@ -270,44 +305,73 @@ class PositionsSnapshot:
     positions: dict[str, Decimal]  # asset → shares (open positions)
     marks: dict[str, Decimal]  # asset → curPrice
 
+    def combined(self, more: PositionsSnapshot) -> PositionsSnapshot:
+        """This snapshot with another page of the same wallet's positions added."""
+        positions = dict(self.positions)
+        for asset, shares in more.positions.items():
+            positions[asset] = positions.get(asset, ZERO) + shares
+        return PositionsSnapshot(
+            self.leader, self.exposure + more.exposure, positions, {**self.marks, **more.marks}
+        )
 
-def read_positions(path: Path | str) -> list[PositionsSnapshot]:
-    """A `/positions` (v1) or `/v2/positions` response; one snapshot per wallet found in it."""
+
+def read_positions(
+    path: Path | str, problems: list[RowProblem] | None = None
+) -> list[PositionsSnapshot]:
+    """A `/positions` (v1) or `/v2/positions` response; one snapshot per wallet found in it.
+
+    A malformed position is reported in `problems` (file and line) and left out; without a
+    `problems` list it raises TapeError instead. A file that is not a positions response at
+    all always raises.
+    """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TapeError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TapeError(f"{path}: not a readable JSON positions file: {exc}") from None
-    rows = data.get("data") if isinstance(data, dict) else data
-    if not isinstance(rows, list):
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TapeError(f"{path}: cannot read: {exc}") from None
+    if not text.lstrip().startswith(("[", "{")):
         raise TapeError(f'{path}: expected an array of positions or {{"data": [...]}}')
     by_wallet: dict[str, dict[str, Any]] = {}
-    for number, row in enumerate(rows):
-        where = f"{path}: position {number}"
-        if not isinstance(row, Mapping):
-            raise TapeError(f"{where}: expected an object")
-        wallet = wallet_of(row)
-        if wallet is None:
-            raise TapeError(f"{where}: proxyWallet missing")
-        entry = by_wallet.setdefault(wallet, {"exposure": ZERO, "positions": {}, "marks": {}})
-        try:
-            value = _first_number(row, "currentValue", "current_value")
-            price = _first_number(row, "curPrice", "current_price")
-            size = _first_number(row, "size", "current_size")
-        except (BadNumber, KeyError) as exc:
-            raise TapeError(f"{where}: {exc}") from None
-        asset = str(row.get("asset") or row.get("token_id") or "")
-        if 0 < price < 1:  # open positions only; resolved ones sit at 0 or 1
-            entry["exposure"] += value
-            if asset:
-                entry["positions"][asset] = entry["positions"].get(asset, ZERO) + size
-                entry["marks"][asset] = price
+    for line, row in _json_rows(path, text):
+        problem = row if isinstance(row, RowProblem) else _add_position(by_wallet, row)
+        if problem is None:
+            continue
+        if isinstance(problem, str):
+            problem = RowProblem(str(path), line, problem)
+        if problems is None:
+            raise TapeError(str(problem))
+        problems.append(problem)
     return [
         PositionsSnapshot(wallet, e["exposure"], e["positions"], e["marks"])
         for wallet, e in sorted(by_wallet.items())
     ]
+
+
+def _add_position(by_wallet: dict[str, dict[str, Any]], row: Any) -> str | None:
+    """Add one position row to its wallet's snapshot; the problem with it, if any."""
+    if not isinstance(row, Mapping):
+        return "expected a position object"
+    wallet = wallet_of(row)
+    if wallet is None:
+        return "proxyWallet missing"
+    try:
+        value = _first_number(row, "currentValue", "current_value")
+        price = _first_number(row, "curPrice", "current_price")
+        size = _first_number(row, "size", "current_size")
+    except BadNumber as exc:
+        return str(exc)
+    except KeyError as exc:
+        return str(exc.args[0])
+    entry = by_wallet.setdefault(wallet, {"exposure": ZERO, "positions": {}, "marks": {}})
+    asset = str(row.get("asset") or row.get("token_id") or "")
+    if 0 < price < 1:  # open positions only; resolved ones sit at 0 or 1
+        entry["exposure"] += value
+        if asset:
+            entry["positions"][asset] = entry["positions"].get(asset, ZERO) + size
+            entry["marks"][asset] = price
+    return None
 
 
 def _first_number(row: Mapping[str, Any], *keys: str) -> Decimal:

@@ -3,6 +3,7 @@ the real daemon against the simulator, ending with the daemon's dashboard."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,16 @@ def test_demo_runs_the_daemon_and_ends_with_its_dashboard(tmp_path: Path) -> Non
     text = proc.stdout
     # the side-by-side comparison: the whale held to its budget
     assert "FIXED_RATE 0.01" in text
-    assert "The whale's share of copied exposure" in text
+    match = re.search(
+        r"The whale's share of copied exposure: ([\d.]+)% at a fixed rate, ([\d.]+)% with its "
+        r"\$30\.00 budget \(([\d.]+)% used\)",
+        text,
+    )
+    assert match, text[:3000]
+    fixed_share, budgeted_share, used = (float(g) for g in match.groups())
+    assert fixed_share > 50  # the whale dominates a fixed-rate copier ...
+    assert budgeted_share < fixed_share / 2  # ... and is held to its budget with one
+    assert used <= 100
     # the daemon ran, drained and stopped cleanly, and its dashboard closes the output
     assert "daemon stopped (exit 0)" in text
     tail = text[text.index("daemon stopped") :]

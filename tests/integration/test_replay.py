@@ -144,9 +144,10 @@ def test_mega_whale_with_positions_snapshot(shared_data: Path) -> None:
         [shared_data / "positions" / "edulabrador__polymarket-smart-money__positions.json"],
     )
     records = check_records(text, config)
-    assert len(records) >= 42 - 2  # 42 BUYs (a few identical fills may net into one flush)
     whale = next(s for s in result.leaders if s.name == "whale")
     assert whale.trades == 42
+    flushes = sum(1 for r in records if "NETTING_FLUSH" in r["reasons"])
+    assert len(records) == 42 + flushes  # one record per trade, one more per netting flush
     bought = [r for r in records if r["side"] == "BUY" and r["exec_shares"] != "0"]
     assert bought
     assert max(Decimal(r["attributed_exposure"]) for r in bought) <= Decimal("30")
@@ -167,6 +168,80 @@ def test_every_recorded_tape_replays_with_the_demo_config(shared_data: Path, nam
     assert result.stats.rows == result.stats.trades + result.stats.other_wallet + sum(
         result.stats.non_trade.values()
     )
+
+
+def _wallets(path: Path) -> set[str]:
+    """Every wallet with a TRADE row in a recorded tape, read straight from the file."""
+    if path.suffix == ".csv":
+        import csv
+
+        rows: list[dict[str, Any]] = list(csv.DictReader(path.read_text().splitlines()))
+    else:
+        data = json.loads(path.read_text())
+        rows = data["data"] if isinstance(data, dict) else data
+    return {
+        str(r.get("proxyWallet") or r.get("proxy_wallet")).lower()
+        for r in rows
+        if r.get("type", "TRADE") == "TRADE"
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [p.name for p in sorted((REPO.parent / "shared" / "data" / "activity").glob("*"))],
+)
+def test_every_recorded_tape_decodes_when_its_wallets_are_followed(
+    shared_data: Path, name: str
+) -> None:
+    """v1 and v2, /activity and /trades, JSON and CSV: every TRADE row of a followed wallet
+    becomes exactly one decision, none is malformed."""
+    path = shared_data / "activity" / name
+    wallets = sorted(_wallets(path))
+    if not wallets:  # a REDEEM-only capture: nothing to copy, every row counted as such
+        _, result = run(load_config(DEMO, environ={}), [path])
+        assert result.stats.rows == sum(result.stats.non_trade.values()) > 0
+        return
+    config = parse_config(
+        {"leaders": [{"address": w, "name": f"w{i}"} for i, w in enumerate(wallets)]}, environ={}
+    )
+    text, result = run(config, [path])
+    records = check_records(text, config)
+    assert result.stats.malformed == 0
+    assert result.stats.other_wallet == 0
+    assert result.stats.trades > 0
+    assert len(records) == result.stats.trades - result.duplicates
+
+
+def test_positions_of_unfollowed_or_repeated_wallets_are_reported(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = shared_data / "positions" / "jm709__pscanner__positions.json"
+    kch = json.loads(snapshot.read_text())[0]["proxyWallet"].lower()
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"leaders": [{"address": kch, "name": "kch"}]}))
+    tape = shared_data / "activity" / "jm709__pscanner__activity.json"
+    other = shared_data / "positions" / "Polymarket__py-sdk__data_v2_positions.json"
+    args = ["replay", "--config", str(config), "--tape", str(tape), "--out", str(tmp_path / "o")]
+    for positions in (snapshot, snapshot, other):
+        args += ["--positions", str(positions)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"more positions of {kch}: added to the earlier ones" in err
+    assert "not a followed leader" in err
+
+
+def test_an_unwritable_output_is_a_clear_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker / "d.jsonl"  # a directory that is a file
+    tape = REPO.parent / "shared" / "data" / "activity" / "jm709__pscanner__activity.json"
+    args = ["replay", "--config", str(DEMO), "--tape", str(tape), "--out", str(out)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the decisions" in err
+    assert "Traceback" not in err
 
 
 def test_same_input_gives_byte_identical_output(shared_data: Path, tmp_path: Path) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from polycopy.domain.copier import Copier
-from polycopy.domain.events import Decision, Side
+from polycopy.domain.events import Decision, LeaderTrade, Side
 from polycopy.domain.money import round_shares_down
 from polycopy.domain.netting import NettingBuffer
 from polycopy.domain.reasons import Enforcement, Mode, Outcome, Reason
-from polycopy.domain.settings import MarketRules
+from polycopy.domain.settings import EffectiveLeaderConfig, MarketRules
 from polycopy.domain.sizing import (
     Deferral,
     Execution,
@@ -271,6 +271,62 @@ REASON_SCENARIOS = {
 }
 
 
+R = Reason
+EXACT_REASONS = {
+    R.CAPPED_MAX_EXEC_NOTIONAL: (R.CAPPED_MAX_EXEC_NOTIONAL, R.CAPPED_MAX_TRADE_PCT_BANKROLL),
+    R.CAPPED_BUDGET_HEADROOM: (
+        R.CAPPED_MAX_EXEC_NOTIONAL,
+        R.CAPPED_MAX_TRADE_PCT_BANKROLL,
+        R.CAPPED_BUDGET_HEADROOM,
+    ),
+    R.RATE_CLAMPED_MIN: (R.RATE_CLAMPED_MIN, R.CAPPED_BUDGET_HEADROOM),
+}
+
+
+@pytest.mark.parametrize(
+    ("trade_", "held", "cfg", "expected"),
+    [
+        # the first filter that fires decides: below the leader minimum and above the price cap
+        (
+            trade("BUY", "0.99", "10"),
+            NO_HOLD,
+            leader_cfg(min_leader_trade_notional_usdc="100"),
+            (R.LEADER_NOTIONAL_BELOW_MIN,),
+        ),
+        # a partial exit too small to send on its own (netting off)
+        (
+            trade("SELL", "0.50", "10"),
+            HeldState(D("100"), D("50")),
+            leader_cfg(),
+            (R.EXEC_BELOW_MIN,),
+        ),
+        # a full exit goes out whatever its size, but not below the venue's $1
+        (
+            trade("SELL", "0.50", "1000"),
+            HeldState(D("1.5"), D("0.75")),
+            leader_cfg(),
+            (R.MARKET_MIN_ORDER_SIZE,),
+        ),
+        # headroom exactly the minimum is not exhausted: the copy is capped to it
+        (
+            trade("BUY", "0.50", "1000"),
+            HeldState(D(0), D("9")),
+            leader_cfg(mode=Mode.BUDGETED_DYNAMIC, budget="10"),  # r = 10/1000: $5 wanted
+            (R.CAPPED_BUDGET_HEADROOM,),
+        ),
+    ],
+    ids=["filters-in-order", "small-partial-exit", "dust-full-exit", "headroom-equals-min"],
+)
+def test_rail_precedence_and_edges(
+    trade_: LeaderTrade, held: HeldState, cfg: EffectiveLeaderConfig, expected: tuple[Reason, ...]
+) -> None:
+    verdict = decide(trade_, cfg, exposure(position="1000"), held, MARKET, T0)
+    assert _reasons(verdict) == expected
+    if expected == (R.CAPPED_BUDGET_HEADROOM,):
+        assert isinstance(verdict, OrderPlan)
+        assert verdict.notional == D("1.00")
+
+
 @pytest.mark.parametrize("reason", list(REASON_SCENARIOS), ids=lambda r: r.value)
 def test_policy_reason_code(reason: Reason) -> None:
     case = REASON_SCENARIOS[reason]
@@ -282,7 +338,7 @@ def test_policy_reason_code(reason: Reason) -> None:
         MARKET,
         T0,
     )
-    assert reason in _reasons(verdict)
+    assert _reasons(verdict) == EXACT_REASONS.get(reason, (reason,))  # all of them, in rail order
     if case["outcome"] is None:
         assert isinstance(verdict, OrderPlan)
     elif isinstance(verdict, Deferral):

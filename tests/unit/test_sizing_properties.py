@@ -257,7 +257,13 @@ def test_netting_off_changes_nothing(tape: list[LeaderTrade], window: int, small
         },
         "leaders": [{**leaders[0], "netting": {"small_trade_netting_mode": False}}, leaders[1]],
     }
-    assert _replay_configs(plain, tape) == _replay_configs(tuned, tape)
+    records = _replay_configs(plain, tape)
+    assert records == _replay_configs(tuned, tape)  # netting's own knobs do nothing when off
+    netting_codes = {"NETTING_DEFERRED", "NETTING_FLUSH", "NETTED_BELOW_MIN"}
+    assert len(records) == len(tape)  # one decision per trade, no flush records
+    assert all(
+        r["outcome"] != "DEFERRED" and not netting_codes & set(r["reasons"]) for r in records
+    )
 
 
 def test_deterministic_example_keeps_whale_within_budget() -> None:

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from polycopy.domain.events import Side
 from polycopy.ingest.decode import DecodeError, NotATrade, OccurrenceCounter, decode_trade
-from polycopy.tapes import TapeError, read_positions, read_tape, read_tapes
+from polycopy.tapes import RowProblem, TapeError, read_positions, read_tape, read_tapes
 
 WALLET = "0x" + "ab" * 20
+TX2 = "0x" + "12" * 32
 TX = "0x" + "cd" * 32
 
 
@@ -197,7 +198,43 @@ def test_truncated_json_keeps_rows_before_the_damage(tmp_path: Path) -> None:
     tape = read_tape(path)
     assert len(tape.trades) == 1
     assert tape.stats.malformed == 1
-    assert "rest of file skipped" in tape.stats.problems[0].message
+    assert "not valid JSON" in tape.stats.problems[0].message
+
+
+def test_a_damaged_row_in_the_middle_costs_that_row_only(tmp_path: Path) -> None:
+    rows = [row(timestamp=t, transactionHash=f"0x{t:064x}") for t in (1, 2, 3, 4)]
+    lines = _json_rows(*rows).split("\n")
+    cut = next(i for i, line in enumerate(lines) if '"timestamp": 2' in line)
+    del lines[cut]  # row 2 loses a field separator's worth of text: `"timestamp": 2,` gone
+    lines[cut - 1] = lines[cut - 1].rstrip(",") + ' "oops"'  # and becomes invalid JSON
+    tape = read_tape(_write(tmp_path / "damaged.json", "\n".join(lines)))
+    assert sorted(int(t.timestamp.timestamp()) for t in tape.trades) == [1, 3, 4]
+    assert tape.stats.malformed == 1
+    assert "not valid JSON" in tape.stats.problems[0].message
+
+
+def test_only_the_envelopes_own_data_key_holds_the_rows(tmp_path: Path) -> None:
+    rows = json.loads(_json_rows(row(timestamp=5), row(timestamp=6, transactionHash=TX2)))
+    text = json.dumps({"meta": {"data": [], "note": '"data": ['}, "data": rows, "count": 2})
+    tape = read_tape(_write(tmp_path / "nested.json", text))
+    assert [int(t.timestamp.timestamp()) for t in tape.trades] == [5, 6]
+    assert tape.stats.malformed == 0
+
+
+def test_a_bad_position_row_is_reported_and_the_rest_still_count(tmp_path: Path) -> None:
+    good = {"proxyWallet": WALLET, "asset": "1", "size": 10, "currentValue": 5, "curPrice": 0.5}
+    bad = {"proxyWallet": WALLET, "asset": "2", "size": 10, "currentValue": "NaN", "curPrice": 0.5}
+    path = _write(tmp_path / "p.json", json.dumps([good, bad, {"asset": "3"}], indent=1))
+    problems: list[RowProblem] = []
+    [snap] = read_positions(path, problems)
+    assert snap.exposure == Decimal("5")
+    assert [str(p).split(": ", 1)[1] for p in problems] == [
+        "expected a finite number, got 'NaN'",
+        "proxyWallet missing",
+    ]
+    assert all(str(p).startswith(f"{path}:") for p in problems)
+    with pytest.raises(TapeError, match=r"got .NaN."):
+        read_positions(path)
 
 
 def test_bad_csv_and_jsonl_lines_do_not_abort(tmp_path: Path) -> None:
