@@ -140,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--url", default="http://127.0.0.1:9464", help="status server")
         command.add_argument("--reason", default=f"operator {name}", help="recorded with it")
+        if name == "halt":
+            command.add_argument(
+                "--reducing",
+                action="store_true",
+                help="REDUCING instead of HALTED: no new buys, exits still mirrored",
+            )
         if name == "resume":
             command.add_argument(
                 "--offline",
@@ -338,7 +344,10 @@ def _kill_switch(args: argparse.Namespace) -> int:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    body = json.dumps({"reason": args.reason}).encode()
+    payload = {"reason": args.reason}
+    if getattr(args, "reducing", False):
+        payload["state"] = "REDUCING"
+    body = json.dumps(payload).encode()
     url = f"{args.url.rstrip('/')}/{args.verb}"
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:

@@ -223,6 +223,9 @@ class IngestSection(Section):
 
 class RiskSection(Section):
     max_daily_loss_usdc: Money | None = None
+    # what a breach trips: HALTED sends nothing; REDUCING buys nothing but mirrors exits.
+    # PnL that cannot be computed always HALTs.
+    daily_loss_state: Literal["HALTED", "REDUCING"] = "HALTED"
 
 
 class DaemonSection(Section):
@@ -231,6 +234,9 @@ class DaemonSection(Section):
     mark_stale_s: Seconds = Decimal("180")  # PnL is unknown when marks are older (R25)
     resolve_interval_s: Seconds = Decimal("10")  # re-ask the venue about unknown orders
     ingest_stale_s: Seconds = Decimal("60")  # /healthz fails after this long without data
+    # /healthz fails when the sizing worker made no progress for this long (an order that
+    # takes its full timeout and fill wait keeps it waiting well below this)
+    worker_stall_s: Seconds = Decimal("60")
     recent_decisions: int = Field(default=20, ge=0, le=500)  # kept for /status
     max_inflight_orders: int = Field(default=16, ge=1, le=256)  # orders executing at once
 
@@ -646,6 +652,13 @@ LIVE_KEYS = frozenset(
         "leaders",
         "execution.max_slippage",
         "ingest.max_event_age_s",
+        # read by the daemon each time it needs them
+        "daemon.shutdown_timeout_s",
+        "daemon.mark_stale_s",
+        "daemon.resolve_interval_s",
+        "daemon.ingest_stale_s",
+        "daemon.worker_stall_s",
+        "daemon.max_inflight_orders",
     }
 )
 

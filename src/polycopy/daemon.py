@@ -123,6 +123,7 @@ class Daemon:
         self.rates: dict[str, Decimal | None] = {}
         self.kill = KillSwitch()
         self.reconciled = False
+        self._ready = False  # READY=1 sent: reconciled, ingest started
         self.reload_error: str | None = None
         self._reload_requested = False
         self._stop = asyncio.Event()
@@ -132,6 +133,7 @@ class Daemon:
         self._marks_ok_at = time.monotonic()
         self._last_resolve = time.monotonic()
         self._last_periodic = time.monotonic()
+        self._unknown: dict[str, Decision] = {}  # EXEC_UNKNOWN decisions of this process
         self._inflight: dict[str, asyncio.Task[None]] = {}  # intent id → its order's task
         self._busy: dict[tuple[str, str], int] = {}  # (leader, token) → orders in flight
         self._order_done = asyncio.Event()
@@ -175,6 +177,9 @@ class Daemon:
         try:
             self.copier = Copier(self.config.leaders, markets=self.catalog.rules)
             self.ledger.load_into(self.copier.book)
+            for intent in self.ledger.open_intents():
+                if intent.leader in self.config.leaders:
+                    self.copier.restore_open(self.ledger.plan_of(intent))
             for leader, value, positions, refreshed_at in self.state.exposures():
                 if leader in self.config.leaders:
                     self.copier.set_exposure(leader, value, refreshed_at, positions)
@@ -258,6 +263,7 @@ class Daemon:
                     group.create_task(self._marks(), name="marks"),
                 ]
                 await self.ingester.started.wait()
+                self._ready = True
                 self.notifier.ready(f"copying {len(self.config.leaders)} leaders")
                 log.info(
                     "daemon_ready",
@@ -373,9 +379,10 @@ class Daemon:
             return
         now = datetime.now(UTC)
         self.metrics.ingest_lag.observe(max(0.0, (now - trade.timestamp).total_seconds()))
-        if trade.leader not in self.copier.configs:
-            # followed when it was received, removed by a reload since: nothing to decide with
-            log.info("trade_of_unfollowed_leader", trade_id=trade.trade_id, leader=trade.leader)
+        if not self.copier.knows(trade.leader):
+            # never followed by this process (a trade handed on again after a restart whose
+            # configuration no longer has the leader): nothing to decide it with
+            log.warning("trade_of_unknown_leader", trade_id=trade.trade_id, leader=trade.leader)
             self._processed.append(trade.trade_id)
             return
         if self.copier.book.mark(trade.asset) is None:
@@ -385,9 +392,13 @@ class Daemon:
                 await self.catalog.get(trade.asset, trade.condition_id)
             except VenueError as exc:  # the default profile sizes it; execution re-checks
                 log.warning("market_rules_unavailable", asset=trade.asset, error=str(exc))
-        await self._settled([(trade.leader, trade.asset), *self._due_keys(now)])
+        key = (trade.leader, trade.asset)
+        await self._settled([key, *self._due_keys(now)])
         for step in self.copier.due(now):
             await self._process(step, None)
+        # a flush that fell due just now may be an order of this very (leader, token): the
+        # trade is sized only once its fills are in (a SELL on the shares actually held)
+        await self._settled([key])
         max_age = float(self.config.settings.ingest.max_event_age_s)
         gate: Reason | None = None
         if is_stale(trade, now, max_age):
@@ -446,6 +457,14 @@ class Daemon:
                 report = await self.service.run(plan, intent)
             except asyncio.CancelledError:
                 raise  # stopping: the intent stays open and is resolved by look-up at start
+            except (InvariantError, LedgerInvariantError) as exc:
+                # our own bookkeeping would break (e.g. the SDK signed other amounts than
+                # ours): stop trading and exit non-zero; the open intent is resolved by
+                # look-up at the next start, which stays HALTED until an operator resumes
+                log.exception("order_invariant_failed", intent_id=intent.intent_id)
+                await self._trip(TradingState.HALTED, f"invariant failed: {exc}")
+                self._fatal = exc
+                return
             except Exception as exc:
                 log.exception("order_run_failed", intent_id=intent.intent_id)
                 report = unknown(intent.order_hash, f"{type(exc).__name__} while executing")
@@ -480,13 +499,30 @@ class Daemon:
             self._order_done.clear()
 
     def _after_decision(self, decision: Decision) -> None:
+        """Log, count and show one decision. An order of unknown outcome that the venue
+        answers later revises its EXEC_UNKNOWN decision: logged as `copy_revised`, counted
+        once (the earlier outcome and reasons are taken back from /status)."""
         record = decision.to_record()
-        log.info("copy_decided", **record)
-        self.metrics.record_decision(decision)
-        self.recent.append(record)
         leader = decision.leader
-        self.outcomes.setdefault(leader, Counter())[decision.outcome.value] += 1
-        self.reasons.setdefault(leader, Counter()).update(r.value for r in decision.reasons)
+        outcomes = self.outcomes.setdefault(leader, Counter())
+        reasons = self.reasons.setdefault(leader, Counter())
+        earlier = self._unknown.pop(decision.decision_id, None)
+        if earlier is not None:
+            outcomes[earlier.outcome.value] -= 1
+            reasons.subtract(r.value for r in earlier.reasons)
+            log.info("copy_revised", **record)
+            self.metrics.record_revision(earlier, decision)
+        else:
+            log.info("copy_decided", **record)
+            self.metrics.record_decision(decision)
+        if decision.reasons[-1:] == (Reason.EXEC_UNKNOWN,):
+            self._unknown[decision.decision_id] = decision
+        self.recent.append(record)
+        outcomes[decision.outcome.value] += 1
+        reasons.update(r.value for r in decision.reasons)
+        for counter in (outcomes, reasons):
+            for key in [k for k, n in counter.items() if n <= 0]:
+                del counter[key]
         if decision.rate is not None:
             self.rates[leader] = decision.rate
         name = decision.leader_name
@@ -518,8 +554,9 @@ class Daemon:
         self.metrics.set_trading_state(tripped.state.value, STATES)
         log.warning("kill_switch_tripped", state=tripped.state.value, reason=reason)
 
-    async def halt(self, reason: str) -> dict[str, Any]:
-        await self._trip(TradingState.HALTED, reason)
+    async def halt(self, reason: str, state: str = "HALTED") -> dict[str, Any]:
+        """Operator command: HALTED sends nothing; REDUCING still mirrors exits."""
+        await self._trip(TradingState(state), reason)
         return {"trading_state": self.kill.state.value, "reason": self.kill.reason}
 
     async def resume(self, reason: str) -> dict[str, Any]:
@@ -555,13 +592,15 @@ class Daemon:
         fresh = not holding or time.monotonic() - self._marks_ok_at <= stale
         pnl = current - self._baseline[1] if fresh else None
         if daily_loss_breached(pnl, limit):
-            why = (
-                f"daily loss limit: PnL today {fmt(pnl)} below -{fmt(limit)}"
-                if pnl is not None
-                else "daily loss limit: PnL cannot be computed (stale marks)"
-            )
             # at once: the very next trade must see it (a task would run after a burst)
-            await self._trip(TradingState.HALTED, why)
+            if pnl is None:  # fail closed
+                await self._trip(
+                    TradingState.HALTED, "daily loss limit: PnL cannot be computed (stale marks)"
+                )
+            else:
+                state = TradingState(self.config.settings.risk.daily_loss_state)
+                why = f"daily loss limit: PnL today {fmt(pnl)} below -{fmt(limit)}"
+                await self._trip(state, why)
 
     # --- marks: book mid of every held token ----------------------------------------------
     async def _marks(self) -> None:
@@ -647,11 +686,16 @@ class Daemon:
         now = time.monotonic()
         if not self.reconciled:
             reasons.append("start-up reconciliation not done")
-        if now - self._worker_beat > max(5.0, 10 * TICK_S):
+        elif not self._ready:
+            reasons.append("starting")
+        settings = self.config.settings.daemon
+        if now - self._worker_beat > float(settings.worker_stall_s):
             reasons.append(f"worker silent for {now - self._worker_beat:.0f}s")
         age = self.ingest_age_s()
-        limit = float(self.config.settings.daemon.ingest_stale_s)
-        if age is None or age > limit:
+        limit = float(settings.ingest_stale_s)
+        # a daemon that just started has the same grace to hear from the feed
+        silent = now - self.started_mono if age is None else age
+        if silent > limit:
             shown = "never" if age is None else f"{age:.0f}s ago"
             reasons.append(f"ingest stale: last data {shown} (limit {limit:.0f}s)")
         return Health(not reasons, reasons)

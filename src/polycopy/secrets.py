@@ -30,6 +30,7 @@ from polycopy.observability import logging as log_redaction
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 CREDENTIAL_NAME = "polymarket_private_key"
+UNIT_PLACEHOLDER = "missing"  # the unit's SetCredential= stand-in when no key file exists
 REDACTED = "**********"
 
 _loaded: set[str] = set()  # exact secret values to scrub from logs
@@ -70,6 +71,8 @@ def load_credentials(environ: Mapping[str, str] | None = None) -> Credentials:
             f"or systemd LoadCredential={CREDENTIAL_NAME}"
         )
     key = raw.strip()
+    if not key or key == UNIT_PLACEHOLDER:
+        raise SecretsError(f"{source}: no private key was provided (live mode needs one)")
     if not _KEY_RE.match(key):
         raise SecretsError(f"{source}: not a 32-byte hex private key")
     if not key.startswith("0x"):

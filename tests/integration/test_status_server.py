@@ -26,8 +26,8 @@ class Operator:
         self.state = "ACTIVE"
         self.healthy = True
 
-    async def halt(self, reason: str) -> dict[str, Any]:
-        self.state = "HALTED"
+    async def halt(self, reason: str, state: str) -> dict[str, Any]:
+        self.state = state
         return {"trading_state": self.state, "reason": reason}
 
     async def resume(self, reason: str) -> dict[str, Any]:
@@ -62,20 +62,24 @@ async def test_loopback_reads_are_open_and_resume_needs_the_token() -> None:
                 assert (await resp.json())["mode"] == "paper"
             async with http.get(f"{base}/metrics") as resp:
                 assert "polycopy_queue_depth 3.0" in await resp.text()
-            async with http.post(f"{base}/halt") as resp:
+            async with http.post(f"{base}/halt", json={}) as resp:
                 assert resp.status == 401  # a token is configured: commands need it
             auth = {"Authorization": f"Bearer {TOKEN}"}
             async with http.post(f"{base}/halt", json={"reason": "test"}, headers=auth) as resp:
                 assert resp.status == 200
                 assert (await resp.json())["reason"] == "test"
-            async with http.post(f"{base}/resume") as resp:
+            async with http.post(f"{base}/resume", json={}) as resp:
                 assert resp.status == 401
             assert op.state == "HALTED"
             async with http.post(
-                f"{base}/resume", headers={"Authorization": "Bearer wrong"}
+                f"{base}/resume", json={}, headers={"Authorization": "Bearer wrong"}
             ) as resp:
                 assert resp.status == 401
-            async with http.post(f"{base}/resume", headers=auth) as resp:
+            async with http.post(
+                f"{base}/resume", json={}, headers={"Authorization": "Bearer wröng ✓"}
+            ) as resp:
+                assert resp.status == 401  # not a 500: compared as bytes
+            async with http.post(f"{base}/resume", json={}, headers=auth) as resp:
                 assert resp.status == 200
             assert op.state == "ACTIVE"
             op.healthy = False
@@ -92,9 +96,17 @@ async def test_without_a_token_resume_is_impossible() -> None:
     try:
         async with aiohttp.ClientSession() as http:
             url = f"http://127.0.0.1:{server.port}"
-            async with http.post(f"{url}/halt") as resp:
+            async with http.post(f"{url}/halt", data="x", headers={"Content-Type": "text/plain"}):
+                pass
+            assert op.state == "ACTIVE"  # what a web page could send is refused (415)
+            async with http.post(f"{url}/halt", json={"state": "PAUSED"}) as resp:
+                assert resp.status == 400
+            async with http.post(f"{url}/halt", json={"state": "reducing"}) as resp:
                 assert resp.status == 200  # halting from loopback is always allowed
-            async with http.post(f"{url}/resume") as resp:
+                assert (await resp.json())["trading_state"] == "REDUCING"
+            async with http.post(f"{url}/halt", json={}) as resp:
+                assert resp.status == 200
+            async with http.post(f"{url}/resume", json={}) as resp:
                 assert resp.status == 401
         assert op.state == "HALTED"
     finally:

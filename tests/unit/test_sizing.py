@@ -426,8 +426,21 @@ def test_execution_reason_codes(execution: Execution, outcome: Outcome, reason: 
         assert decision.exec_shares == 0
 
 
+def test_a_trade_of_a_leader_removed_by_a_reload_is_decided_as_not_followed() -> None:
+    other = "0x" + "77" * 20
+    copier = Copier({LEADER: leader_cfg(), other: leader_cfg(other)})
+    copier.set_exposure(LEADER, D("1000"), None)
+    copier.set_configs({other: leader_cfg(other)})  # SIGHUP: LEADER is gone
+    assert copier.knows(LEADER)
+    (decision,) = copier.handle(trade("BUY", "0.50", "400"), T0)
+    assert isinstance(decision, Decision)
+    assert (decision.outcome, decision.reasons) == (Outcome.SKIPPED, (R.LEADER_NOT_FOLLOWED,))
+    assert not copier.knows("0x" + "99" * 20)
+
+
 def test_every_reason_code_has_a_scenario() -> None:
     covered = set(REASON_SCENARIOS) | {
+        Reason.LEADER_NOT_FOLLOWED,
         Reason.STALE_EVENT,
         Reason.KILL_SWITCH,
         Reason.QUEUE_OVERFLOW,
@@ -540,6 +553,29 @@ def test_a_netted_sell_never_exceeds_the_attributed_shares() -> None:
     (flush,) = _run(copier, copier.drain())
     assert flush.reasons[-1] is Reason.MARKET_MIN_ORDER_SIZE  # 0.5 share left, $0.25
     assert copier.book.shares(LEADER, ASSET) == D("0.5")
+
+
+def test_two_exits_sized_while_one_is_in_flight_never_sell_the_same_shares() -> None:
+    """The daemon's order: a due netting flush (a SELL) goes out, and before it fills the
+    leader's full exit of the same token is sized."""
+    from datetime import timedelta
+
+    cfg = leader_cfg(netting=True, netting_window_s="2", min_exec_notional_usdc="3")
+    copier = Copier({LEADER: cfg})
+    copier.set_exposure(LEADER, D("1000"), T0, {ASSET: D("1000")})
+    _holding(copier, "10", "0.50")
+    for i in range(3):  # 16 % each: deferred, $0.80 … $0.59
+        (deferred,) = copier.handle(trade("SELL", "0.50", "160", at=i), T0)
+        assert isinstance(deferred, Decision)
+    later = T0 + timedelta(seconds=3)
+    (flush,) = copier.due(later)
+    (exit_,) = copier.handle(trade("SELL", "0.50", "520", at=3), later)  # the rest: f = 1
+    assert isinstance(flush, OrderPlan)
+    assert isinstance(exit_, OrderPlan)
+    assert flush.shares + exit_.shares == D("10")
+    for plan in (flush, exit_):
+        copier.complete(plan, _fill_at_reference(plan))  # no LedgerInvariantError
+    assert copier.book.shares(LEADER, ASSET) == 0
 
 
 def test_netting_off_skips_small_trades() -> None:

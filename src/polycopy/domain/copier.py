@@ -70,6 +70,7 @@ class Copier:
         self.netting = NettingBook()
         self.leaders: dict[str, LeaderState] = {}
         self._inflight: dict[str, EffectiveLeaderConfig] = {}  # decision id → cfg it used
+        self._selling: dict[tuple[str, str], Decimal] = {}  # (leader, asset) → shares in flight
         self._retired: dict[str, EffectiveLeaderConfig] = {}  # leaders removed by a reload
 
     # --- configuration and leader knowledge ---------------------------------------------
@@ -88,6 +89,10 @@ class Copier:
         for address in configs:
             self._retired.pop(address, None)
         self._configs = dict(configs)
+
+    def knows(self, leader: str) -> bool:
+        """Followed now, or removed by a reload (its last settings are kept)."""
+        return leader in self._configs or leader in self._retired
 
     def set_markets(self, markets: MarketLookup) -> None:
         self._markets = markets
@@ -122,8 +127,10 @@ class Copier:
         return LeaderExposure(value=state.exposure, position=state.positions.get(asset), age_s=age)
 
     def held_for(self, leader: str, asset: str) -> HeldState:
+        """H less the shares that SELLs in flight will take: two exits of one position sized
+        concurrently never sell the same shares twice."""
         return HeldState(
-            shares=self.book.shares(leader, asset),
+            shares=self.book.shares(leader, asset) - self._selling.get((leader, asset), ZERO),
             attributed=self.book.exposure(leader),
             mark=self.book.mark(asset),
         )
@@ -135,8 +142,13 @@ class Copier:
         """Decide one leader trade. Call `due(now)` first so that expired buffers flush first.
 
         `gate_reason` makes the shell's own verdict (STALE_EVENT, KILL_SWITCH, …) the decision.
+        A trade of a leader that a reload removed is decided with its last settings, as
+        LEADER_NOT_FOLLOWED.
         """
-        cfg = self._configs[trade.leader]
+        cfg = self._configs.get(trade.leader)
+        if cfg is None:
+            cfg = self._retired[trade.leader]
+            gate_reason = Reason.LEADER_NOT_FOLLOWED
         exposure = self.exposure_for(trade.leader, trade.asset, now)
         held = self.held_for(trade.leader, trade.asset)
         steps: list[Step] = []
@@ -179,6 +191,7 @@ class Copier:
         cfg = self._inflight.pop(plan.decision_id, None) or self._config_of(plan.leader)
         if execution.reason is not Reason.EXEC_UNKNOWN:
             self.book.release(plan.leader, plan.decision_id)  # unknown keeps its reservation
+            self._unreserve_sell(plan)
         if execution.status in (FillStatus.FILLED, FillStatus.PARTIAL) and execution.shares > 0:
             price = execution.price if execution.price is not None else plan.reference_price
             notional = execution.notional if execution.notional > 0 else None
@@ -187,10 +200,17 @@ class Copier:
             )
         return finalize(plan, execution, self.book.exposure(plan.leader), cfg)
 
+    def restore_open(self, plan: OrderPlan) -> None:
+        """An order still open from before a restart (its outcome unknown): its SELL shares
+        stay set aside until it is resolved. (A BUY's reservation comes from the ledger.)"""
+        if plan.side is Side.SELL:
+            self._track(plan, self._config_of(plan.leader))
+
     def abandon(self, plan: OrderPlan) -> None:
         """Forget a plan that will never be sent."""
         self._inflight.pop(plan.decision_id, None)
         self.book.release(plan.leader, plan.decision_id)
+        self._unreserve_sell(plan)
 
     # --- internals -----------------------------------------------------------------------
     def _flush(self, buffer: NettingBuffer, now: datetime) -> Step:
@@ -208,4 +228,16 @@ class Copier:
             self._inflight[step.decision_id] = cfg
             if step.side is Side.BUY:
                 self.book.reserve(step.leader, step.decision_id, step.reserve)
+            else:
+                key = (step.leader, step.asset)
+                self._selling[key] = self._selling.get(key, ZERO) + step.shares
         return step
+
+    def _unreserve_sell(self, plan: OrderPlan) -> None:
+        key = (plan.leader, plan.asset)
+        if plan.side is Side.SELL and key in self._selling:
+            left = self._selling[key] - plan.shares
+            if left > 0:
+                self._selling[key] = left
+            else:
+                del self._selling[key]

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     EXEC_UNKNOWN = "EXEC_UNKNOWN"
     # operations
     KILL_SWITCH = "KILL_SWITCH"
+    LEADER_NOT_FOLLOWED = "LEADER_NOT_FOLLOWED"  # received while followed, removed since
 
 
 CAP_REASONS = frozenset(

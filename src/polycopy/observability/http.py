@@ -67,6 +67,8 @@ def token_problem(listen: ListenAddress, token: str | None) -> str | None:
 
 
 Command = Callable[[str], Awaitable[dict[str, Any]]]
+HaltCommand = Callable[[str, str], Awaitable[dict[str, Any]]]  # (reason, HALTED | REDUCING)
+HALT_STATES = ("HALTED", "REDUCING")
 
 
 class StatusServer:
@@ -77,7 +79,7 @@ class StatusServer:
         metrics: Metrics,
         status: Callable[[], dict[str, Any]],
         health: Callable[[], Health],
-        halt: Command,
+        halt: HaltCommand,
         resume: Command,
     ) -> None:
         self.listen = listen
@@ -118,7 +120,10 @@ class StatusServer:
             return False
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and secrets.compare_digest(given, self._token)
+        # compared as bytes: compare_digest refuses str with non-ASCII characters
+        return scheme.lower() == "bearer" and secrets.compare_digest(
+            given.encode("utf-8", "surrogateescape"), self._token.encode()
+        )
 
     @web.middleware
     async def _auth(
@@ -131,6 +136,12 @@ class StatusServer:
         )
         if needs_token and not self._authorized(request):
             return _json({"error": "unauthorized: a valid bearer token is required"}, 401)
+        if request.method == "POST" and request.content_type != "application/json":
+            # a web page can send a form or text/plain to loopback without asking; it cannot
+            # send application/json without a CORS preflight, which this server never grants
+            return _json(
+                {"error": "commands take a JSON body (Content-Type: application/json)"}, 415
+            )
         return await handler(request)
 
     # --- routes -----------------------------------------------------------------------------
@@ -152,18 +163,27 @@ class StatusServer:
         return _json(self._status(), 200)
 
     async def _post_halt(self, request: web.Request) -> web.Response:
-        return _json(await self._halt(await _reason(request, "operator halt")), 200)
+        body = await _body(request)
+        state = str(body.get("state") or "HALTED").upper()
+        if state not in HALT_STATES:
+            return _json({"error": f"state must be one of {', '.join(HALT_STATES)}"}, 400)
+        return _json(await self._halt(_reason(body, "operator halt"), state), 200)
 
     async def _post_resume(self, request: web.Request) -> web.Response:
-        return _json(await self._resume(await _reason(request, "operator resume")), 200)
+        body = await _body(request)
+        return _json(await self._resume(_reason(body, "operator resume")), 200)
 
 
-async def _reason(request: web.Request, default: str) -> str:
+async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json() if request.can_read_body else {}
     except (json.JSONDecodeError, ValueError):
         body = {}
-    reason = body.get("reason") if isinstance(body, dict) else None
+    return body if isinstance(body, dict) else {}
+
+
+def _reason(body: dict[str, Any], default: str) -> str:
+    reason = body.get("reason")
     return str(reason)[:200] if reason else default
 
 

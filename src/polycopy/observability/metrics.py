@@ -22,6 +22,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.revisions = Counter(
+            "polycopy_decision_revisions",
+            "Decisions of unknown outcome resolved later, by earlier and final outcome.",
+            ["earlier", "outcome"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "polycopy_queue_depth", "Leader trades waiting for the sizing worker.", registry=r
         )
@@ -95,6 +101,11 @@ class Metrics:
         self.decisions.labels(decision.outcome.value).inc()
         for reason in decision.reasons:
             self.reasons.labels(reason.value).inc()
+
+    def record_revision(self, earlier: Decision, revised: Decision) -> None:
+        """An EXEC_UNKNOWN decision the venue answered later: counted apart, so that
+        `polycopy_decisions_total` keeps one count per leader trade."""
+        self.revisions.labels(earlier.outcome.value, revised.outcome.value).inc()
 
     def set_config_version(self, version: str) -> None:
         self.config_info.clear()

@@ -306,7 +306,12 @@ class DaemonProcess:
         timeout = aiohttp.ClientTimeout(total=5)
         async with (
             aiohttp.ClientSession(timeout=timeout) as http,
-            http.request(method, self.base_url + path, headers=headers, json=body) as resp,
+            http.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                json=body if body is not None or method != "POST" else {},
+            ) as resp,
         ):
             text = await resp.text()
             try:

@@ -1,6 +1,7 @@
 """The kill switch and the status server of a real paper daemon (R25, R36): `POST /halt` needs
 the token once one is configured; while HALTED every leader trade — and a netting flush that
-falls due — gets a `KILL_SWITCH` decision and nothing is filled; the halt survives kill -9;
+falls due — gets a `KILL_SWITCH` decision and nothing is filled; while REDUCING buys are
+refused and exits mirrored; the halt survives kill -9;
 `POST /resume` without the token is refused and changes nothing, with it trading resumes.
 Bound off loopback, every route wants the token. `polycopy status --url` renders the dashboard
 of the running daemon. SIGTERM flushes a netting buffer instead of losing it."""
@@ -136,6 +137,20 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
             assert (await decided())["outcome"] == "EXECUTED"
             assert fills() == 2
 
+            # REDUCING: nothing new is bought, the leader's exits are still mirrored
+            code, body = await daemon.request(
+                "POST", "/halt", token=TOKEN, body={"state": "REDUCING", "reason": "wind down"}
+            )
+            assert (code, body["trading_state"]) == (200, "REDUCING")
+            reducing = await decided("BUY")
+            assert (reducing["outcome"], reducing["reasons"]) == ("SKIPPED", ["KILL_SWITCH"])
+            exit_ = await decided("SELL", size="100000")  # the leader's whole position
+            assert exit_["outcome"] == "EXECUTED", exit_["reasons"]
+            assert Decimal(exit_["exec_shares"]) > 0
+            assert fills() == 3
+            code, body = await daemon.request("POST", "/resume", token=TOKEN)
+            assert (code, body["trading_state"]) == (200, "ACTIVE")
+
             # SIGTERM while a small trade waits for its netting window: flushed, not lost
             deferred = await decided(wallet=NETTER)
             assert deferred["reasons"] == ["NETTING_DEFERRED"]
@@ -149,7 +164,8 @@ async def test_halt_persists_across_kill_9_and_only_the_token_resumes(tmp_path: 
             await daemon.kill()
         assert sim.requests(path="/order") == []
         halted_records = [r for r in records().values() if "KILL_SWITCH" in r["reasons"]]
-        assert len(halted_records) == 5  # the flush, three trades, one after the restart
+        # the flush, three trades, one after the restart, one BUY while REDUCING
+        assert len(halted_records) == 6
 
 
 async def test_stale_marks_and_the_daily_loss_limit_halt(tmp_path: Path) -> None:

@@ -183,3 +183,53 @@ async def test_live_start_failure_exits_1_without_the_key(tmp_path: Path, canary
         assert sim.requests(path="/order") == []
         text = (daemon.stdout() + daemon.stderr()).lower()
         assert canary[2:].lower() not in text
+
+
+async def test_an_order_of_unknown_outcome_is_revised_once(tmp_path: Path, canary: str) -> None:
+    """The venue takes the order but the answer never comes, and look-ups fail for a while:
+    the decision says EXEC_UNKNOWN
+    and keeps the reservation; the periodic look-up finds the fill and revises it — logged as
+    `copy_revised`, counted once in /status and /metrics, the order never sent again."""
+    async with SimServer(SimConfig.instant()) as sim:
+        token_id = sim.add_market(price=D("0.50")).tokens[0].token_id
+        sim.set_book(token_id, [(D("0.49"), D("100000"))], [(D("0.50"), D("100000"))])
+        daemon = DaemonProcess(
+            tmp_path,
+            sim,
+            [LEADER],
+            mode="live",
+            env={
+                "POLYCOPY_PRIVATE_KEY": canary,
+                "SSL_CERT_FILE": str(one_certificate(tmp_path)),
+            },
+            execution={"order_timeout_s": 1, "fill_wait_s": 1},
+        )
+        try:
+            await daemon.start()
+            await daemon.started(timeout=40)
+            sim.faults.arm(AcceptThenHang())
+            blind = sim.faults.arm(ErrorStatus(path="/data/*", status=500, times=None))
+            sim.emit_trade(LEADER, token_id, "BUY", D("0.50"), D("100"))
+            [unknown] = await eventually(lambda: daemon.events(name="copy_decided"), 20)
+            assert unknown["outcome"] == "FAILED"
+            assert unknown["reasons"][-1] == "EXEC_UNKNOWN"
+            sim.faults.clear(blind)  # the venue can be asked again
+            [revised] = await eventually(lambda: daemon.events(name="copy_revised"), 20)
+            assert revised["decision_id"] == unknown["decision_id"]
+            assert revised["outcome"] == "EXECUTED"
+            assert len(daemon.events(name="copy_decided")) == 1
+            status = await daemon.status()
+            [leader] = status["leaders"]
+            assert leader["outcomes"] == {"EXECUTED": 1}
+            assert "EXEC_UNKNOWN" not in leader["reasons"]
+            _, metrics = await daemon.request("GET", "/metrics")
+            assert 'polycopy_decisions_total{outcome="FAILED"} 1.0' in metrics
+            assert (
+                'polycopy_decision_revisions_total{earlier="FAILED",outcome="EXECUTED"} 1.0'
+                in metrics
+            )
+            assert [o["received"] for o in sim.orders()] == [1]
+            await daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+        finally:
+            await daemon.kill()

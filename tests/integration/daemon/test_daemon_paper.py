@@ -267,3 +267,55 @@ def _healthy(daemon: DaemonProcess) -> Callable[[], Awaitable[bool]]:
         return code == 200
 
     return check
+
+
+async def test_sighup_starts_and_stops_following_leaders(tmp_path: Path) -> None:
+    """Leaders added or removed by a reload take effect without a restart: a removed leader's
+    new trades are not copied, an added one's are, from the moment of the reload on (no
+    history of the new leader is copied)."""
+    stay, leave, join = (f"0x{n:040x}" for n in (0xA1, 0xB2, 0xC3))
+    async with SimServer(SimConfig.instant()) as sim:
+        token = sim.add_market(price=D("0.50")).tokens[0].token_id
+        sim.set_book(token, [(D("0.49"), D("100000"))], [(D("0.50"), D("100000"))])
+        daemon = DaemonProcess(tmp_path, sim, [stay, leave])
+
+        async def decided_for(wallet: str) -> str:
+            before = set(daemon.decisions())
+            sim.emit_trade(wallet, token, "BUY", D("0.50"), D("100"))
+            [new] = await eventually(lambda: set(daemon.decisions()) - before)
+            return new
+
+        try:
+            sim.emit_trade(join, token, "BUY", D("0.50"), D("100"))  # history of the newcomer
+            await daemon.start()
+            await daemon.started()
+            await decided_for(stay)
+            await decided_for(leave)
+
+            daemon.config["leaders"] = [
+                {"address": stay, "name": "stay"},
+                {"address": join, "name": "join"},
+            ]
+            daemon.write_config()
+            await daemon.signal(signal.SIGHUP)
+            [reloaded] = await eventually(lambda: daemon.events(name="config_reloaded"))
+            assert reloaded["leaders"] == 2
+            names = [leader["name"] for leader in (await daemon.status())["leaders"]]
+            assert names == ["join", "stay"]
+
+            before = set(daemon.decisions())
+            sim.emit_trade(leave, token, "BUY", D("0.50"), D("100"))  # no longer followed
+            joined = await decided_for(join)
+            await decided_for(stay)
+            new = set(daemon.decisions()) - before
+            assert joined in new
+            assert len(new) == 2  # the removed leader's trade was not copied
+            records = {
+                i: json.loads(r)
+                for i, r in daemon.query("SELECT decision_id, record FROM ledger_decisions")
+            }
+            assert [r["leader_name"] for r in records.values()].count("join") == 1  # no history
+            await daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+        finally:
+            await daemon.kill()

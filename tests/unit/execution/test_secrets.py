@@ -10,7 +10,13 @@ import pytest
 import structlog
 from eth_account import Account
 
-from polycopy.secrets import REDACTED, SecretsError, load_credentials, redact_secrets
+from polycopy.secrets import (
+    REDACTED,
+    UNIT_PLACEHOLDER,
+    SecretsError,
+    load_credentials,
+    redact_secrets,
+)
 
 
 @pytest.fixture
@@ -48,6 +54,18 @@ def test_systemd_credentials_directory(tmp_path: Path, canary: str) -> None:
     os.chmod(path, 0o400)
     creds = load_credentials({"CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert creds.private_key.get_secret_value() == canary
+
+
+def test_the_units_placeholder_credential_is_refused_clearly(tmp_path: Path) -> None:
+    """Without /etc/polycopy/private_key the unit's SetCredential= placeholder stands in
+    (so a paper service starts); a live daemon refuses it, saying what is missing."""
+    unit = (Path(__file__).resolve().parents[3] / "systemd" / "polycopy.service").read_text()
+    assert f"SetCredential=polymarket_private_key:{UNIT_PLACEHOLDER}\n" in unit
+    path = tmp_path / "polymarket_private_key"
+    path.write_text(UNIT_PLACEHOLDER)
+    os.chmod(path, 0o400)
+    with pytest.raises(SecretsError, match="no private key was provided"):
+        load_credentials({"CREDENTIALS_DIRECTORY": str(tmp_path)})
 
 
 def test_missing_or_malformed_keys_are_refused_without_echo(canary: str) -> None:
