@@ -134,6 +134,7 @@ class Daemon:
         self._last_resolve = time.monotonic()
         self._last_periodic = time.monotonic()
         self._unknown: dict[str, Decision] = {}  # EXEC_UNKNOWN decisions of this process
+        self._gauge_names: set[str] = set()  # leader names with per-leader gauges
         self._inflight: dict[str, asyncio.Task[None]] = {}  # intent id → its order's task
         self._busy: dict[tuple[str, str], int] = {}  # (leader, token) → orders in flight
         self._order_done = asyncio.Event()
@@ -150,6 +151,7 @@ class Daemon:
         self.service: ExecutionService
         self.ingester: Ingester
         self.status_server: StatusServer
+        self._group: asyncio.TaskGroup
 
     # --- lifecycle ------------------------------------------------------------------------
     async def run(self) -> int:
@@ -161,6 +163,7 @@ class Daemon:
             config_version=self.config.version,
             leaders=len(self.config.leaders),
         )
+        self._install_signals()  # first: a SIGTERM while starting up stops cleanly too
         self.db = Database(ledger_path(settings.state_dir, settings.mode))
         try:
             return await self._run()
@@ -195,6 +198,7 @@ class Daemon:
             )
             self.metrics.set_config_version(self.config.version)
             self.metrics.set_trading_state(self.kill.state.value, STATES)
+            self.metrics.refresh = self._sync_metrics
             self.status_server = StatusServer(
                 parse_listen(settings.status.listen),
                 self.environ.get("POLYCOPY_STATUS_TOKEN") or None,
@@ -206,7 +210,6 @@ class Daemon:
             )
             await self.status_server.start()
             try:
-                self._install_signals()
                 await self._reconcile_until_done()
                 if self._stop.is_set():
                     return 0
@@ -256,6 +259,7 @@ class Daemon:
     async def _serve(self) -> None:
         try:
             async with asyncio.TaskGroup() as group:
+                self._group = group  # order tasks run in it too
                 ingest_task = group.create_task(self.ingester.run(), name="ingest")
                 worker = group.create_task(self._worker(), name="worker")
                 helpers = [
@@ -279,9 +283,15 @@ class Daemon:
                 try:
                     await asyncio.wait_for(asyncio.shield(worker), timeout)
                 except TimeoutError:
-                    log.warning("drain_timed_out", left=self.ingester.queue.qsize())
+                    log.warning(
+                        "drain_timed_out",
+                        left=self.ingester.queue.qsize(),
+                        orders_in_flight=len(self._inflight),
+                    )
                     worker.cancel()
-                for task in helpers:
+                # an order still unanswered stays open in the ledger and is resolved by
+                # look-up at the next start; nothing may run once the ledger is closed
+                for task in [*helpers, *self._inflight.values()]:
                     task.cancel()
         finally:
             self._flush()
@@ -364,7 +374,6 @@ class Daemon:
         self.state.save_exposure(
             snapshot.leader, snapshot.value, snapshot.positions, snapshot.refreshed_at
         )
-        self.metrics.leader_exposure.labels(self._name(snapshot.leader)).set(float(snapshot.value))
 
     async def _handle(self, trade: LeaderTrade) -> None:
         received = self.ingester.received_at.pop(trade.trade_id, None)
@@ -444,7 +453,7 @@ class Daemon:
             self._order_done.clear()
         key = (step.leader, step.asset)
         self._busy[key] = self._busy.get(key, 0) + 1
-        self._inflight[intent.intent_id] = asyncio.create_task(
+        self._inflight[intent.intent_id] = self._group.create_task(
             self._run_order(step, intent, received), name=f"order-{intent.intent_id}"
         )
 
@@ -520,20 +529,12 @@ class Daemon:
         self.recent.append(record)
         outcomes[decision.outcome.value] += 1
         reasons.update(r.value for r in decision.reasons)
-        for counter in (outcomes, reasons):
-            for key in [k for k, n in counter.items() if n <= 0]:
-                del counter[key]
+        if earlier is not None:
+            for counter in (outcomes, reasons):
+                for key in [k for k, n in counter.items() if n <= 0]:
+                    del counter[key]
         if decision.rate is not None:
             self.rates[leader] = decision.rate
-        name = decision.leader_name
-        if decision.rate is not None:
-            self.metrics.leader_rate.labels(name).set(float(decision.rate))
-        attributed = self.copier.book.exposure(leader)
-        self.metrics.leader_attributed.labels(name).set(float(attributed))
-        cfg = self.copier.configs.get(leader)
-        if cfg is not None and cfg.budget_usdc and cfg.mode is Mode.BUDGETED_DYNAMIC:
-            self.metrics.leader_budget.labels(name).set(float(cfg.budget_usdc))
-            self.metrics.leader_utilization.labels(name).set(float(attributed / cfg.budget_usdc))
 
     def _flush(self) -> None:
         """Group commit: queued decisions and the inbox marks of the trades they answer."""
@@ -610,6 +611,7 @@ class Daemon:
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while True:
                 await asyncio.sleep(interval)
+                self.copier.book.forget_unheld_marks()
                 failed = 0
                 for asset in self.copier.book.assets():
                     try:
@@ -734,11 +736,36 @@ class Daemon:
             if behind > 0:
                 counter.inc(behind)
                 self._synced[id(counter)] = total
+        self._sync_leader_gauges()
+
+    def _sync_leader_gauges(self) -> None:
+        """E_u, its age, r_u, A_u, B_u and A_u/B_u per followed leader — A_u moves with marks
+        too, so it is read here rather than after each decision; a leader a reload removed
+        leaves the gauges."""
+        metrics = self.metrics
         now = datetime.now(UTC)
+        names = set()
         for leader, cfg in self.config.leaders.items():
+            name = cfg.name
+            names.add(name)
             exposure = self.copier.exposure_for(leader, "", now)
+            if exposure.value is not None:
+                metrics.leader_exposure.labels(name).set(float(exposure.value))
             if exposure.age_s is not None:
-                metrics.leader_exposure_age.labels(cfg.name).set(exposure.age_s)
+                metrics.leader_exposure_age.labels(name).set(exposure.age_s)
+            rate = self.rates.get(leader)
+            if rate is not None:
+                metrics.leader_rate.labels(name).set(float(rate))
+            attributed = self.copier.book.exposure(leader)
+            metrics.leader_attributed.labels(name).set(float(attributed))
+            if cfg.budget_usdc and cfg.mode is Mode.BUDGETED_DYNAMIC:
+                metrics.leader_budget.labels(name).set(float(cfg.budget_usdc))
+                metrics.leader_utilization.labels(name).set(float(attributed / cfg.budget_usdc))
+        for gauge in metrics.per_leader_gauges():
+            for gone in self._gauge_names - names:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(gone)
+        self._gauge_names = names
 
     def status(self) -> dict[str, Any]:
         settings = self.config.settings

@@ -623,3 +623,14 @@ def test_decision_record_has_every_contract_field() -> None:
     assert record["exec_shares"] == "4"
     assert record["ts"].endswith("Z")
     assert all(isinstance(record[k], str) for k in ("leader_price", "rate", "exec_shares"))
+
+
+def test_marks_of_tokens_nobody_holds_can_be_forgotten() -> None:
+    copier = Copier({LEADER: leader_cfg()})
+    copier.book.set_mark("held", D("0.5"))
+    copier.book.set_mark("seen-once", D("0.3"))
+    copier.book.apply_fill(LEADER, "held", Side.BUY, D("10"), D("0.5"))
+    assert copier.book.forget_unheld_marks() == 1
+    assert copier.book.mark("held") == D("0.5")
+    assert copier.book.mark("seen-once") is None
+    assert copier.book.exposure(LEADER) == D("5")

@@ -106,6 +106,14 @@ class AttributedBook:
             shares = self._holdings[leader][asset].shares
             self._value[leader] = self._value.get(leader, ZERO) + shares * delta
 
+    def forget_unheld_marks(self) -> int:
+        """Drop the marks of tokens no leader's copies hold (a long-running daemon sees a
+        new token every few minutes); returns how many were dropped."""
+        unheld = [asset for asset in self._marks if asset not in self._holders]
+        for asset in unheld:
+            del self._marks[asset]
+        return len(unheld)
+
     def reserve(self, leader: str, key: str, notional: Decimal) -> None:
         self._reserved.setdefault(leader, {})[key] = notional
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from polycopy.domain.events import Decision
@@ -12,6 +14,7 @@ LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300)
 
 class Metrics:
     def __init__(self) -> None:
+        self.refresh: Callable[[], None] | None = None
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.decisions = Counter(
             "polycopy_decisions", "Decisions by outcome.", ["outcome"], registry=r
@@ -107,6 +110,16 @@ class Metrics:
         `polycopy_decisions_total` keeps one count per leader trade."""
         self.revisions.labels(earlier.outcome.value, revised.outcome.value).inc()
 
+    def per_leader_gauges(self) -> tuple[Gauge, ...]:
+        return (
+            self.leader_exposure,
+            self.leader_exposure_age,
+            self.leader_rate,
+            self.leader_attributed,
+            self.leader_budget,
+            self.leader_utilization,
+        )
+
     def set_config_version(self, version: str) -> None:
         self.config_info.clear()
         self.config_info.labels(version).set(1)
@@ -116,4 +129,6 @@ class Metrics:
             self.trading_state.labels(name).set(1 if name == state else 0)
 
     def render(self) -> bytes:
+        if self.refresh is not None:
+            self.refresh()  # gauges the owner keeps elsewhere, read at scrape time
         return generate_latest(self.registry)
