@@ -3,10 +3,18 @@ look-ups, cancels, balances and heartbeats — the routes Polymarket's SDK and p
 
 An order is checked in the venue's order (payload, owner, signature and signer, duplicate,
 market state, tick grid, amount precision, minimum size, balance) and each refusal carries the
-venue's own error string (reference §4.7–4.8). FAK fills what it can within the limit price its
-amounts imply and kills the rest; FOK fills completely or not at all; both answer "nothing to
-match" inside a 200. GTC/GTD orders match what crosses and rest the remainder as `live`
-(visible, cancellable, not added to the book).
+venue's own error string (reference §4.7–4.8).
+
+An order's price is what its signed amounts imply (pUSD / shares, reference §4.7). A limit
+order's amounts spell it exactly (shares at 2 decimals, pUSD at the tick's amount decimals). A
+marketable (FAK/FOK) order gives at most 2 decimals and receives at most 4 (§3.4), so its ratio
+is a hair off the price it was built from: the venue reads it at 4 decimals, the finest tick
+(§4.10). That one price is checked against the market's current tick grid and is the limit the
+order matches at, for every order type alike.
+
+FAK fills what it can within that price and kills the rest; FOK fills completely or not at
+all; both answer "nothing to match" inside a 200. GTC/GTD orders match what crosses and rest
+the remainder as `live` (visible, cancellable, not added to the book).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -51,6 +59,9 @@ OWNER_MISMATCH = "the order owner has to be the owner of the API KEY"
 SIGNER_MISMATCH = "the order signer address has to be the address of the API KEY"
 MARKET_NOT_READY = "the market is not yet ready to process new orders"
 MARKETABLE = ("FAK", "FOK")
+# the precision at which the venue reads a marketable order's price: the finest tick, and the
+# 4 decimals of the side such an order receives (reference §3.4, §4.10)
+MARKETABLE_PRICE_STEP = Decimal("0.0001")
 ORDER_TYPES = ("FAK", "FOK", "GTC", "GTD")
 _AMOUNT_DECIMALS = {  # the tick's "amount" precision for limit orders (reference §3.4)
     Decimal("0.1"): 3,
@@ -439,7 +450,7 @@ class ClobApi:
             order_type=posted.order_type,
             maker_amount=s.maker_amount,
             taker_amount=s.taker_amount,
-            price=_order_price(posted, market.tick_size),
+            price=_order_price(posted),
             original_size=shares,
             expiration=posted.expiration,
             created_at=self.clock(),
@@ -477,8 +488,6 @@ class ClobApi:
             raise Refused(f"order {order.order_hash} is invalid. Invalid amounts")
         tick = market.tick_size
         price = order.price
-        if posted.order_type not in MARKETABLE:
-            price = _exact_price(posted)  # a limit order's amounts spell its price exactly
         if price % tick != 0 or not tick <= price <= ONE - tick:
             raise Refused(
                 f"order {order.order_hash} is invalid. Price ({_shown(price)}) breaks minimum "
@@ -531,12 +540,13 @@ class ClobApi:
         making = from_base_units(order.maker_amount)
         taking = from_base_units(order.taker_amount)
         partial = self.faults.take_order(PartialFill, order.token_id)
+        # the price the tick check accepted is the limit the order matches at
         if order.side == BUY:
             cap = _cap(partial, taking)
-            walk = book.walk_asks(making / taking, making, cap)
+            walk = book.walk_asks(order.price, making, cap)
         else:
             cap = _cap(partial, making)
-            walk = book.walk_bids(taking / making, making, cap)
+            walk = book.walk_bids(order.price, making, cap)
         if order.order_type == "FOK" and not walk.complete:
             raise Refused(FOK_UNFILLED, 200)
         if order.order_type == "FAK" and not walk.takes:
@@ -840,12 +850,13 @@ def _exact_price(posted: Posted) -> Decimal:
     return making / taking if posted.side == BUY else taking / making
 
 
-def _order_price(posted: Posted, tick: Decimal) -> Decimal:
-    """The order's price as the venue reads it: a marketable order's amounts are rounded
-    (shares to 4 decimals), so its price is theirs rounded to the tick's decimals."""
+def _order_price(posted: Posted) -> Decimal:
+    """The order's price as the venue reads it from the signed amounts, whatever the tick: a
+    limit order's exactly, a marketable order's at 4 decimals (its received side is rounded
+    there). 0.555 stays 0.555, so it is off a 0.01 grid as a FAK just as it is as a GTC."""
     exact = _exact_price(posted)
     if posted.order_type in MARKETABLE:
-        return exact.quantize(tick)
+        return exact.quantize(MARKETABLE_PRICE_STEP, ROUND_HALF_UP)
     return exact
 
 

@@ -186,7 +186,7 @@ class SimOrder:
     order_type: str
     maker_amount: int
     taker_amount: int
-    price: Decimal  # the limit the amounts imply, on the tick grid
+    price: Decimal  # the limit the amounts imply, as the venue reads it (see clob.py)
     original_size: Decimal  # shares
     expiration: int
     created_at: float

@@ -183,13 +183,15 @@ async def test_the_venue_refuses_with_its_own_words(
     )
     assert error.endswith("Price (0.995) breaks minimum tick size rule: 0.01")
     status, error = await refusal(trader.order(token, "BUY", 9_990_000, 10_000_000))
+    assert error.endswith("Price (0.999) breaks minimum tick size rule: 0.01")  # FAK alike
+    status, error = await refusal(trader.order(token, "BUY", 10_000_000, 10_000_000))
     assert error.endswith("Price (1) breaks minimum tick size rule: 0.01")
-    status, error = await refusal(trader.order(token, "BUY", 5_001_000, 9_000_000))
+    status, error = await refusal(trader.order(token, "BUY", 5_001_000, 9_805_800))  # 0.51
     assert error == (
         "invalid amounts, the market buy orders maker amount supports a max accuracy of 2 "
         "decimals, taker amount a max of 4 decimals"
     )
-    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 9_000_001))
+    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 9_803_901))
     assert error.startswith("invalid amounts, the market buy orders")
     status, error = await refusal(trader.order(token, "BUY", 500_000, 1_000_000))
     assert error == "invalid amount for a marketable BUY order ($0.5), min size: $1"
@@ -200,32 +202,78 @@ async def test_the_venue_refuses_with_its_own_words(
     status, error = await refusal(trader.order(token, "SELL", 5_000_000, 2_000_000))
     assert (status, error) == (400, "not enough balance / allowance")  # no shares to sell
     sim.set_balance(trader.address, collateral=D(3))
-    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 9_000_000))
+    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 10_000_000))
     assert (status, error) == (400, "not enough balance / allowance")
     statuses = {o["status"] for o in sim.orders()}
     assert statuses == {"rejected"}
-    assert len(sim.orders()) == 9
+    assert len(sim.orders()) == 10
+
+
+async def test_a_marketable_order_is_held_to_the_tick_grid_like_a_limit_order(
+    sim: SimServer, trader: Trader, market: Market
+) -> None:
+    token = pinned(sim, market)
+    sim.set_balance(trader.address, token_id=token, shares=D(50))
+    for order_type in ("FAK", "FOK", "GTC"):  # $5.55 for 10 shares: 0.555 on a 0.01 grid
+        order = trader.order(token, "BUY", units("5.55"), units("10"), order_type=order_type)
+        status, body = await trader.post_order(order)
+        assert status == 400
+        assert body["error"].endswith("Price (0.555) breaks minimum tick size rule: 0.01")
+    status, body = await trader.post_order(trader.order(token, "SELL", units("10"), units("4.85")))
+    assert status == 400
+    assert body["error"].endswith("Price (0.485) breaks minimum tick size rule: 0.01")
+    # a FAK's received side is rounded to 4 decimals: $5.55 at 0.56 asks for 9.9107 shares
+    # (5.55 / 9.9107 = 0.560001…), which the venue reads back as 0.56
+    status, body = await trader.post_order(
+        trader.order(token, "BUY", units("5.55"), units("9.9107"))
+    )
+    assert (status, body["status"]) == (200, "matched")
+    assert sim.orders()[-1]["price"] == "0.56"
+    assert {o["status"] for o in sim.orders()[:-1]} == {"rejected"}
+
+
+async def test_after_a_tick_change_a_fak_on_the_old_grid_is_refused(
+    sim: SimServer, trader: Trader
+) -> None:
+    token = sim.add_market(D("0.50"), tick_size=D("0.001")).tokens[0].token_id
+    sim.set_book(token, bids=[(D("0.49"), D(100))], asks=[(D("0.555"), D(100))])
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5.55"), units("10")))
+    assert (status, body["status"], body["takingAmount"]) == (200, "matched", "10")
+    sim.change_tick(token, D("0.01"))  # the resting asks move up onto the new grid: 0.56
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5.55"), units("10")))
+    refused = sim.orders()[-1]
+    assert (status, body) == (
+        400,
+        {
+            "error": f"order {refused['order_hash']} is invalid. Price (0.555) breaks minimum "
+            "tick size rule: 0.01"
+        },
+    )
+    assert refused["status"] == "rejected"
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5.6"), units("10")))
+    assert (status, body["status"], body["takingAmount"]) == (200, "matched", "10")
+    assert sim.orders()[-1]["price"] == "0.56"
 
 
 async def test_signatures_signers_owners_and_auth_are_checked(
     sim: SimServer, trader: Trader, session: aiohttp.ClientSession, market: Market
 ) -> None:
     token = pinned(sim, market)
-    tampered = trader.order(token, "BUY", units("5"), units("9"), makerAmount=str(units("6")))
+    tampered = trader.order(token, "BUY", units("5"), units("9.8039"), makerAmount=str(units("6")))
     assert await trader.post_order(tampered) == (400, {"error": "invalid signature"})
 
     stranger = Account.create()
-    forged = trader.order(token, "BUY", units("5"), units("9"), signer_key=stranger)
+    forged = trader.order(token, "BUY", units("5"), units("9.8039"), signer_key=stranger)
     assert await trader.post_order(forged) == (400, {"error": "invalid signature"})
 
     other = await Trader(session, sim.url).login()
-    theirs = other.order(token, "BUY", units("5"), units("9"))
+    theirs = other.order(token, "BUY", units("5"), units("9.8039"))
     theirs["owner"] = trader.creds["apiKey"]
     assert await trader.post_order(theirs) == (
         400,
         {"error": "the order signer address has to be the address of the API KEY"},
     )
-    mine = trader.order(token, "BUY", units("5"), units("9"))
+    mine = trader.order(token, "BUY", units("5"), units("9.8039"))
     mine["owner"] = other.creds["apiKey"]
     assert await trader.post_order(mine) == (
         400,
@@ -233,7 +281,7 @@ async def test_signatures_signers_owners_and_auth_are_checked(
     )
 
     trader.clock_offset = 45  # beyond the ±30 s the venue allows
-    status, body = await trader.post_order(trader.order(token, "BUY", units("5"), units("9")))
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5"), units("9.8039")))
     assert (status, body) == (401, {"error": "Unauthorized/Invalid api key"})
     trader.clock_offset = 0
     headers = trader.l2_headers("POST", "/order", "{}")
@@ -291,10 +339,10 @@ async def test_neg_risk_orders_are_signed_for_the_neg_risk_exchange(
     sim: SimServer, trader: Trader
 ) -> None:
     token = sim.add_market(neg_risk=True).tokens[0].token_id
-    wrong = trader.order(token, "BUY", units("5"), units("9"), neg_risk=False)
+    wrong = trader.order(token, "BUY", units("5"), units("9.8039"), neg_risk=False)
     assert await trader.post_order(wrong) == (400, {"error": "invalid signature"})
     status, body = await trader.post_order(
-        trader.order(token, "BUY", units("5"), units("9"), neg_risk=True)
+        trader.order(token, "BUY", units("5"), units("9.8039"), neg_risk=True)
     )
     assert (status, body["status"]) == (200, "matched")
 

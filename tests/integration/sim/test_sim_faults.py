@@ -76,7 +76,7 @@ async def test_5xx_425_and_html_403(
     assert (status, headers["Retry-After"]) == (503, "1")
     sim.faults.arm(ErrorStatus(path="/order", method="POST", status=425))
     token = market.tokens[0].token_id
-    status, _ = await trader.post_order(trader.order(token, "BUY", 5_000_000, 9_000_000))
+    status, _ = await trader.post_order(trader.order(token, "BUY", 5_000_000, 9_803_900))
     assert status == 425
     assert sim.orders() == []  # refused before the venue looked at it
     html = "<html><body>Attention Required! | Cloudflare</body></html>"
@@ -109,7 +109,7 @@ async def test_accept_then_hang_matches_the_order_but_never_answers(
     sim: SimServer, trader: Trader, market: Market
 ) -> None:
     sim.faults.arm(AcceptThenHang())
-    body = json.dumps(trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_000_000))
+    body = json.dumps(trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_803_900))
     with pytest.raises(asyncio.TimeoutError):
         await trader.post_order(body, wait_s=0.5)
     (order,) = sim.orders()
@@ -127,7 +127,7 @@ async def test_accept_then_close(sim: SimServer, trader: Trader, market: Market)
     sim.faults.arm(AcceptThenHang(close=True))
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await trader.post_order(
-            trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_000_000)
+            trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_803_900)
         )
     assert sim.orders()[0]["status"] == "matched"
 
