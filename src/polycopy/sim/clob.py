@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -494,19 +494,7 @@ class ClobApi:
                 f"tick size rule: {fmt(tick)}"
             )
         self._check_precision(posted, tick)
-        shares = order.original_size
-        if posted.order_type in MARKETABLE:
-            notional = from_base_units(s.maker_amount) if posted.side == BUY else shares * price
-            if notional < ONE:
-                raise Refused(
-                    f"invalid amount for a marketable {posted.side} order "
-                    f"(${fmt(notional.quantize(Decimal('0.01')))}), min size: $1"
-                )
-        elif shares < market.min_order_size:
-            raise Refused(
-                f"order {order.order_hash} is invalid. Size ({fmt(shares)}) lower than the "
-                f"minimum: {fmt(market.min_order_size)}"
-            )
+        self._check_minimum(posted, order, market)
         if posted.order_type == "GTD" and posted.expiration < self.clock() + 60:
             raise Refused("invalid expiration")
         account = self.state.account(s.maker)
@@ -518,6 +506,28 @@ class ClobApi:
             short = held < needed or not account.tokens_approved
         if short:
             raise Refused(NO_BALANCE)
+
+    def _check_minimum(self, posted: Posted, order: SimOrder, market: Market) -> None:
+        """Limit orders: the market's minimum size in shares. Marketable BUYs: $1 of pUSD
+        offered instead (reference §3.4). Marketable SELLs: as configured (the venue's rule
+        is not documented)."""
+        shares = order.original_size
+        rule = "shares"
+        if posted.order_type in MARKETABLE:
+            rule = "notional" if posted.side == BUY else self.config.marketable_sell_minimum
+        if rule == "notional":
+            given = from_base_units(posted.struct.maker_amount)
+            notional = given if posted.side == BUY else shares * order.price
+            if notional < ONE:
+                shown = fmt(notional.quantize(BASE_UNIT, ROUND_FLOOR))
+                raise Refused(
+                    f"invalid amount for a marketable {posted.side} order (${shown}), min size: $1"
+                )
+        elif rule == "shares" and shares < market.min_order_size:
+            raise Refused(
+                f"order {order.order_hash} is invalid. Size ({fmt(shares)}) lower than the "
+                f"minimum: {fmt(market.min_order_size)}"
+            )
 
     def _check_precision(self, posted: Posted, tick: Decimal) -> None:
         s = posted.struct

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import pytest
 from eth_account import Account
 from simkit import Trader, eventually, next_json
 from websockets.asyncio.client import connect
@@ -253,6 +254,49 @@ async def test_after_a_tick_change_a_fak_on_the_old_grid_is_refused(
     status, body = await trader.post_order(trader.order(token, "BUY", units("5.6"), units("10")))
     assert (status, body["status"], body["takingAmount"]) == (200, "matched", "10")
     assert sim.orders()[-1]["price"] == "0.56"
+
+
+async def test_the_marketable_minimum_is_a_dollar_for_buys_and_a_choice_for_sells(
+    session: aiohttp.ClientSession,
+) -> None:
+    # BUY: $1 of pUSD offered, not the 5-share limit-order minimum (reference §3.4)
+    async with SimServer(SimConfig.instant()) as sim:
+        trader = await Trader(session, sim.url).login()
+        token = pinned(sim, sim.add_market())
+        status, body = await trader.post_order(
+            trader.order(token, "BUY", units("0.99"), units("1.98"))
+        )
+        assert (status, body) == (
+            400,
+            {"error": "invalid amount for a marketable BUY order ($0.99), min size: $1"},
+        )
+        status, body = await trader.post_order(trader.order(token, "BUY", units("1"), units("2")))
+        assert (status, body["status"], body["takingAmount"]) == (200, "matched", "2")
+        # SELL: the venue documents no minimum; by default there is none
+        sim.set_balance(trader.address, token_id=token, shares=D(10))
+        status, body = await trader.post_order(
+            trader.order(token, "SELL", units("1"), units("0.4"))
+        )
+        assert (status, body["status"], body["takingAmount"]) == (200, "matched", "0.49")
+    expected = {
+        "notional": "invalid amount for a marketable SELL order ($0.4), min size: $1",
+        "shares": "is invalid. Size (1) lower than the minimum: 5",
+    }
+    for rule, error in expected.items():
+        async with SimServer(SimConfig.instant(marketable_sell_minimum=rule)) as sim:
+            trader = await Trader(session, sim.url).login()
+            token = pinned(sim, sim.add_market())
+            sim.set_balance(trader.address, token_id=token, shares=D(10))
+            order = trader.order(token, "SELL", units("1"), units("0.4"))
+            status, body = await trader.post_order(order)
+            assert status == 400
+            assert body["error"].endswith(error)
+            status, body = await trader.post_order(
+                trader.order(token, "SELL", units("5"), units("2.4"))  # $2.4, 5 shares: passes
+            )
+            assert (status, body["status"]) == (200, "matched")
+    with pytest.raises(ValueError, match="marketable_sell_minimum"):
+        SimConfig(marketable_sell_minimum="dollar")
 
 
 async def test_signatures_signers_owners_and_auth_are_checked(
