@@ -45,7 +45,16 @@ from polycopy.sim.signing import (
     order_digest,
     recover_signer,
 )
-from polycopy.sim.state import BUY, SELL, ClobTrade, MakerFill, Market, SimOrder, SimState
+from polycopy.sim.state import (
+    BUY,
+    SELL,
+    WALLET_SIGNATURE_TYPES,
+    ClobTrade,
+    MakerFill,
+    Market,
+    SimOrder,
+    SimState,
+)
 from polycopy.sim.wire import BASE_UNIT, from_base_units, number, text, to_base_units
 
 FAK_NOTHING = (
@@ -455,6 +464,7 @@ class ClobApi:
             expiration=posted.expiration,
             created_at=self.clock(),
             status="rejected",
+            signature_type=s.signature_type,
         )
 
     def _check(
@@ -479,6 +489,13 @@ class ClobApi:
             raise Refused(INVALID_SIGNATURE)  # an EOA order's funds belong to its signer
         if s.signer.lower() != creds.address.lower():
             raise Refused(SIGNER_MISMATCH)
+        if s.signature_type in WALLET_SIGNATURE_TYPES:
+            # a proxy or Safe order moves the funds of the signer's own wallet, no other's
+            wallet = self.state.wallet_of(s.signer, s.signature_type)
+            if wallet is None:
+                self.state.link_wallet(s.signer, s.maker, s.signature_type)
+            elif wallet != s.maker.lower():
+                raise Refused(INVALID_SIGNATURE)
         forced = self.faults.take_order(RejectOrder, posted.token_id)
         if forced is not None:
             raise Refused(forced.error, forced.status)
@@ -789,7 +806,16 @@ class ClobApi:
             creds, _ = await self._l2(request)
         except AuthError as exc:
             return _error(exc.message, exc.status)
-        account = self.state.account(creds.address)
+        try:
+            signature_type = int(request.query.get("signature_type", "0") or 0)
+        except ValueError:
+            return _error("invalid signature_type", 400)
+        if signature_type not in (0, 1, 2, 3):
+            return _error("invalid signature_type", 400)
+        # the funds of the wallet this key's orders move under that signature type: the same
+        # account the order desk debits (a fresh one while no proxy or Safe is known)
+        wallet = self.state.wallet_of(creds.address, signature_type)
+        account = self.state.account(wallet) if wallet else self.state.fresh_account()
         kind = request.query.get("asset_type", "COLLATERAL").upper()
         if kind == "COLLATERAL":
             balance = to_base_units(account.collateral)

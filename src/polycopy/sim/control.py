@@ -35,6 +35,7 @@ class Control:
             web.post("/_sim/emit", self.emit),
             web.post("/_sim/book", self.book),
             web.post("/_sim/balance", self.balance),
+            web.post("/_sim/wallet", self.wallet),
         ]
 
     async def status(self, request: web.Request) -> web.Response:
@@ -131,6 +132,18 @@ class Control:
             )
         except (ValueError, KeyError, TypeError, BadNumber) as exc:
             return _bad(f"bad balance: {exc}")
+        return web.json_response({"ok": True})
+
+    async def wallet(self, request: web.Request) -> web.Response:
+        """Body: {"signer", "wallet", "signature_type": 1 | 2} — link a proxy or Safe."""
+        try:
+            body: dict[str, Any] = await request.json()
+            signature_type = body["signature_type"]
+            if not isinstance(signature_type, int) or isinstance(signature_type, bool):
+                raise ValueError("signature_type: expected 1 or 2")
+            self.sim.link_wallet(str(body["signer"]), str(body["wallet"]), signature_type)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _bad(f"bad wallet: {exc}")
         return web.json_response({"ok": True})
 
 

@@ -273,6 +273,12 @@ class SimServer:
         if approved is not None:
             account.tokens_approved = approved
 
+    def link_wallet(self, signer: str, wallet: str, signature_type: int) -> None:
+        """Make `wallet` `signer`'s proxy (signature type 1) or Safe (2): the maker its orders
+        must name, and the account they debit and `GET /balance-allowance` reports. Without
+        a link, the signer's first such order that passes the signature checks makes it."""
+        self.state.link_wallet(signer, wallet, signature_type)
+
     def on_order_arrival(self, hook: Callable[[str, Any], None]) -> None:
         """Call `hook(order_hash, body)` for every order posted, before it is processed."""
         self.clob.arrival_hooks.append(hook)
@@ -325,6 +331,7 @@ class SimServer:
                 "signer": o.recovered_signer,  # recovered from the signature
                 "order_signer": o.signer,  # what the order says
                 "maker": o.maker,
+                "signature_type": o.signature_type,
                 "owner": o.owner,
                 "token_id": o.token_id,
                 "side": o.side,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import random
+import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -24,6 +25,11 @@ from polycopy.sim.book import Book
 from polycopy.sim.settings import SimConfig
 
 BUY, SELL = "BUY", "SELL"
+# signature types whose funds sit in a wallet apart from the signer (reference §4.3): the
+# simulator cannot derive a proxy's or Safe's address as the chain does (CREATE2), so it is
+# linked to its signer explicitly or by the signer's first order that names it
+WALLET_SIGNATURE_TYPES = (1, 2)
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _COMPLEMENTS = {"Yes": "No", "No": "Yes", "Up": "Down", "Down": "Up"}
 
 
@@ -193,6 +199,7 @@ class SimOrder:
     status: str  # live | matched | killed | canceled | rejected
     error: str = ""
     recovered_signer: str = ""  # whose key made the signature ("" if none could be recovered)
+    signature_type: int = 0
     size_matched: Decimal = ZERO
     cash_matched: Decimal = ZERO
     trade_ids: list[str] = field(default_factory=list)
@@ -235,6 +242,8 @@ class SimState:
         self._profiles: dict[str, Profile] = {}
         self.leaders: set[str] = set()
         self.accounts: dict[str, Account] = {}
+        # (signer, signature type 1 proxy | 2 Safe) → the wallet that holds its funds
+        self.wallets: dict[tuple[str, int], str] = {}
         self.orders: dict[str, SimOrder] = {}
         self.clob_trades: list[ClobTrade] = []
         self._seq = 0
@@ -554,8 +563,30 @@ class SimState:
         key = address.lower()
         account = self.accounts.get(key)
         if account is None:
-            account = self.accounts[key] = Account(collateral=self.config.default_collateral)
+            account = self.accounts[key] = self.fresh_account()
         return account
+
+    def fresh_account(self) -> Account:
+        """What an account nobody funded holds."""
+        return Account(collateral=self.config.default_collateral)
+
+    def link_wallet(self, signer: str, wallet: str, signature_type: int) -> None:
+        """`wallet` is `signer`'s proxy (type 1) or Safe (type 2): its orders' maker, whose
+        account they debit and whose balance `GET /balance-allowance` reports."""
+        if signature_type not in WALLET_SIGNATURE_TYPES:
+            raise ValueError(f"signature_type: expected one of {WALLET_SIGNATURE_TYPES}")
+        for name, address in (("signer", signer), ("wallet", wallet)):
+            if not _ADDRESS.match(address):
+                raise ValueError(f"{name}: not an address: {address!r}")
+        self.wallets[(signer.lower(), signature_type)] = wallet.lower()
+
+    def wallet_of(self, signer: str, signature_type: int) -> str | None:
+        """The address whose funds an order of `signer` under `signature_type` moves: the
+        signer itself for an EOA (type 0), its linked proxy or Safe otherwise (None: none is
+        known yet)."""
+        if signature_type == 0:
+            return signer.lower()
+        return self.wallets.get((signer.lower(), signature_type))
 
     def record_order(self, order: SimOrder) -> None:
         self.orders[order.order_hash] = order

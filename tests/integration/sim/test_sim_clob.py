@@ -339,6 +339,72 @@ async def test_signatures_signers_owners_and_auth_are_checked(
     assert {o["signer"] for o in sim.orders()} >= {stranger.address, other.address}
 
 
+async def balance(trader: Trader, signature_type: int, token_id: str | None = None) -> str:
+    params = {"asset_type": "CONDITIONAL" if token_id else "COLLATERAL"}
+    params["signature_type"] = str(signature_type)
+    if token_id:
+        params["token_id"] = token_id
+    status, body = await trader.request("GET", "/balance-allowance", params=params)
+    assert status == 200, body
+    return str(body["balance"])
+
+
+async def test_proxy_and_safe_orders_move_the_wallet_balance_allowance_reports(
+    sim: SimServer, trader: Trader, session: aiohttp.ClientSession, market: Market
+) -> None:
+    token = pinned(sim, market)
+    safe, proxy = Account.create().address, Account.create().address
+    sim.link_wallet(trader.address, safe, 2)
+    sim.set_balance(safe, collateral=D(20))
+    sim.set_balance(trader.address, collateral=D(7))
+    assert (await balance(trader, 2), await balance(trader, 0)) == ("20000000", "7000000")
+    order = trader.order(token, "BUY", units("5"), units("10"), maker=safe, signature_type=2)
+    status, body = await trader.post_order(order)  # 0.50: takes 10 shares for $5
+    assert (status, body["status"], body["makingAmount"]) == (200, "matched", "5")
+    assert await balance(trader, 2) == "15000000"  # the Safe paid
+    assert await balance(trader, 2, token) == "10000000"  # and holds the shares
+    assert (await balance(trader, 0), await balance(trader, 0, token)) == ("7000000", "0")
+    assert sim.orders()[-1]["signature_type"] == 2
+
+    # a proxy nobody linked: the signer's first proxy order names it, later ones must too
+    assert await balance(trader, 1) == "10000000000"  # what a fresh wallet holds
+    order = trader.order(token, "BUY", units("5.1"), units("10"), maker=proxy, signature_type=1)
+    assert (await trader.post_order(order))[0] == 200
+    assert await balance(trader, 1) == str(10_000_000_000 - 5_100_000)
+    elsewhere = Account.create().address
+    order = trader.order(token, "BUY", units("5.1"), units("10"), maker=elsewhere, signature_type=1)
+    assert await trader.post_order(order) == (400, {"error": "invalid signature"})
+    async with session.post(
+        sim.url + "/_sim/wallet", json={"signer": trader.address, "wallet": "0x1"}
+    ) as resp:
+        assert resp.status == 400
+
+
+async def test_a_tampered_or_forged_safe_order_is_refused(
+    sim: SimServer, trader: Trader, market: Market
+) -> None:
+    token = pinned(sim, market)
+    safe = Account.create().address
+    sim.link_wallet(trader.address, safe, 2)
+
+    def safe_order(**options: Any) -> dict[str, Any]:
+        return trader.order(
+            token, "BUY", units("5"), units("10"), maker=safe, signature_type=2, **options
+        )
+
+    # its maker is not the signer, so only recovering the signer from the signature tells
+    tampered = safe_order(makerAmount=str(units("6")), takerAmount=str(units("12")))
+    assert await trader.post_order(tampered) == (400, {"error": "invalid signature"})
+    stranger = Account.create()
+    forged = safe_order(signer_key=stranger)
+    assert await trader.post_order(forged) == (400, {"error": "invalid signature"})
+    assert sim.orders()[-1]["signer"] == stranger.address
+    assert {o["status"] for o in sim.orders()} == {"rejected"}
+    assert sim.state.account(safe).collateral == D(10_000)  # nothing moved
+    status, body = await trader.post_order(safe_order())
+    assert (status, body["status"]) == (200, "matched")
+
+
 async def test_a_hash_posted_twice_is_refused_as_duplicated_and_visible(
     sim: SimServer, trader: Trader, session: aiohttp.ClientSession, market: Market
 ) -> None:
