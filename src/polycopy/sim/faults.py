@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from polycopy.domain.money import BadNumber, to_decimal
+from polycopy.domain.money import ZERO, BadNumber, to_decimal
 
 CHANNELS = ("rtds", "market", "user")
 # where a request's log entry lives while it is handled (faults and the order desk add to it)
@@ -204,16 +204,69 @@ def fault_from_json(data: dict[str, Any]) -> Fault:
     if unknown:
         raise ValueError(f"{kind}: unknown field(s) {unknown}; known: {sorted(known)}")
     for name, value in fields.items():
-        if "Decimal" in str(known[name].type) and value is not None:
+        declared = str(known[name].type)
+        if value is None and "None" in declared:
+            continue
+        if "Decimal" in declared:
             try:
                 fields[name] = to_decimal(value)
             except BadNumber as exc:
                 raise ValueError(f"{kind}.{name}: {exc}") from None
+            continue
+        allowed = {part.strip() for part in declared.split("|")}
+        if not any(_is_json(value, t) for t in allowed):
+            raise ValueError(f"{kind}.{name}: expected {declared}, got {value!r}")
     try:
         spec: Fault = cls(**fields)
     except TypeError as exc:
         raise ValueError(f"{kind}: {exc}") from None
     return spec
+
+
+def _is_json(value: Any, declared: str) -> bool:
+    if declared == "bool" or isinstance(value, bool):
+        return declared == "bool" and isinstance(value, bool)
+    if declared == "float":
+        return isinstance(value, int | float)
+    return (declared == "int" and isinstance(value, int)) or (
+        declared == "str" and isinstance(value, str)
+    )
+
+
+VALID_TICKS = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
+
+
+def check_fault(spec: Fault) -> None:
+    """Refuse a spec that could never fire as meant (ValueError names the field)."""
+    kind = _NAMES[type(spec)]
+    problems: list[str] = []
+    if isinstance(spec, _Counted):
+        if spec.times is not None and (isinstance(spec.times, bool) or spec.times < 1):
+            problems.append("times: expected a count of at least 1, or null")
+        if not 0.0 <= spec.probability <= 1.0:
+            problems.append("probability: expected a number from 0 to 1")
+    if isinstance(spec, StreamFault) and spec.channel not in CHANNELS:
+        problems.append(f"channel: expected one of {CHANNELS}, got {spec.channel!r}")
+    if isinstance(spec, ErrorStatus) and not 100 <= spec.status <= 599:
+        problems.append("status: expected an HTTP status")
+    if isinstance(spec, RejectOrder) and spec.status != 200 and not 400 <= spec.status <= 599:
+        problems.append("status: expected 200 (errorMsg) or an HTTP error status")
+    for name in ("retry_after_s", "delay_s", "refuse_s"):
+        value = getattr(spec, name, None)
+        if value is not None and not value >= 0:
+            problems.append(f"{name}: must not be negative")
+    if isinstance(spec, Malformed) and spec.style not in ("bad_values", "garbage"):
+        problems.append("style: expected bad_values or garbage")
+    if isinstance(spec, PartialFill):
+        if not ZERO < spec.fraction <= 1:
+            problems.append("fraction: expected more than 0 and at most 1")
+        if spec.max_shares is not None and spec.max_shares <= 0:
+            problems.append("max_shares: expected more than 0")
+    if isinstance(spec, TickSizeChange) and spec.tick_size not in VALID_TICKS:
+        ticks = ", ".join(sorted(str(t) for t in VALID_TICKS))
+        problems.append(f"tick_size: expected one of {ticks}")
+    if problems:
+        raise ValueError(f"{kind}: " + "; ".join(problems))
 
 
 def fault_to_json(spec: Fault) -> dict[str, Any]:
@@ -262,9 +315,8 @@ class Faults:
         self._immediate.append(apply)
 
     def arm(self, spec: Fault) -> int:
+        check_fault(spec)
         fault_id = next(self._ids)
-        if isinstance(spec, StreamFault) and spec.channel not in CHANNELS:
-            raise ValueError(f"channel: expected one of {CHANNELS}, got {spec.channel!r}")
         if isinstance(spec, TickSizeChange | Disconnect):
             if isinstance(spec, Disconnect) and spec.refuse_s > 0:
                 self._refuse_until[spec.channel] = time.monotonic() + spec.refuse_s

@@ -146,6 +146,43 @@ async def test_probability_is_seeded_and_faults_clear(
     assert (await arm(session, sim, {"fault": "nope"}))[0] == 400
 
 
+async def test_the_control_routes_refuse_what_they_cannot_do_and_arm_all_or_nothing(
+    sim: SimServer, session: aiohttp.ClientSession, market: Market
+) -> None:
+    token = market.tokens[0].token_id
+    status, body = await arm(session, sim, {"clear": "x"})
+    assert status == 400
+    assert body["error"].startswith("clear: expected true or a fault id")
+    good = {"fault": "rate_limit", "path": "/time"}
+    refused = [
+        ([good, {"fault": "silence", "channel": "nowhere"}], "[1] silence: channel"),
+        ([good, {"fault": "tick_size_change", "token_id": "1", "tick_size": "0.1"}], "unknown"),
+        ({"fault": "tick_size_change", "token_id": token, "tick_size": "0"}, "tick_size"),
+        ({"fault": "slow", "delay_s": "abc"}, "slow.delay_s: expected float"),
+        ({"fault": "partial_fill", "fraction": "2"}, "fraction"),
+        ({"fault": "rate_limit", "times": 0}, "times"),
+        ([], "non-empty list"),
+    ]
+    for fault, reason in refused:
+        status, body = await arm(session, sim, fault)
+        assert status == 400, fault
+        assert reason in body["error"], body
+    assert sim.faults.listing() == []  # the good entries before a bad one were not armed
+    assert market.tick_size == D("0.01")
+    for route in ("/_sim/requests", "/_sim/trades"):
+        async with session.get(sim.url + route, params={"since": "abc"}) as resp:
+            assert resp.status == 400
+            assert "since" in (await resp.json())["error"]
+    async with session.post(sim.url + "/_sim/emit", json=["not a row"]) as resp:
+        assert resp.status == 400
+    status, body = await arm(session, sim, [good, {"fault": "silence", "channel": "rtds"}])
+    assert status == 200
+    first, second = body["armed"]
+    assert [f["id"] for f in sim.faults.listing()] == [first, second]
+    assert await arm(session, sim, {"clear": first}) == (200, {"cleared": 1})
+    assert [f["id"] for f in sim.faults.listing()] == [second]
+
+
 # --- streams ---------------------------------------------------------------------------------
 async def test_a_silent_stream_still_answers_ping(sim: SimServer, market: Market) -> None:
     token = market.tokens[0].token_id
