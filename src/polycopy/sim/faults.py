@@ -21,6 +21,7 @@ import dataclasses
 import itertools
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from polycopy.domain.money import ZERO, BadNumber, to_decimal
+from polycopy.sim.wire import v2_error_body
 
 CHANNELS = ("rtds", "market", "user")
 # where a request's log entry lives while it is handled (faults and the order desk add to it)
@@ -412,14 +414,12 @@ def http_fault_middleware(faults: Faults, released: asyncio.Event) -> Any:
         record = request.get(RECORD)
         if record is not None:
             record["fault"] = _NAMES[type(fault)]
+        v2 = request.path.startswith("/v2/")
         if isinstance(fault, RateLimit):
-            return web.json_response(
-                {"error": "Too Many Requests"},
-                status=429,
-                headers={"Retry-After": f"{fault.retry_after_s:g}"},
-            )
+            headers = {"Retry-After": f"{fault.retry_after_s:g}"}
+            return _error_response(429, "Too Many Requests", headers, v2=v2)
         if isinstance(fault, ErrorStatus):
-            return _status_response(fault)
+            return _status_response(fault, v2=v2)
         if isinstance(fault, Slow):
             await asyncio.sleep(fault.delay_s)
             return await handler(request)
@@ -437,16 +437,30 @@ def http_fault_middleware(faults: Faults, released: asyncio.Event) -> Any:
     return middleware
 
 
-def _status_response(fault: ErrorStatus) -> web.Response:
+def _status_response(fault: ErrorStatus, *, v2: bool) -> web.Response:
     headers = {}
     if fault.retry_after_s is not None:
         headers["Retry-After"] = f"{fault.retry_after_s:g}"
-    if fault.body is not None:
+    elif v2 and fault.status == 503:
+        headers["Retry-After"] = "1"  # v2 sends one with every 429 and 503 (reference §1.6)
+    if fault.body is not None:  # a page from something in front of the API: as given
         return web.Response(
             status=fault.status, text=fault.body, content_type=fault.content_type, headers=headers
         )
     reason = web.Response(status=fault.status).reason or "error"
-    return web.json_response({"error": reason}, status=fault.status, headers=headers)
+    return _error_response(fault.status, reason, headers, v2=v2)
+
+
+def _error_response(
+    status: int, message: str, headers: dict[str, str], *, v2: bool
+) -> web.Response:
+    """`{"error"}` as v1 and the CLOB answer; the v2 Data API's shape and trace header on
+    `/v2/` routes."""
+    if not v2:
+        return web.json_response({"error": message}, status=status, headers=headers)
+    trace = uuid.uuid4().hex
+    body = v2_error_body(status, message, trace)
+    return web.json_response(body, status=status, headers={**headers, "x-trace-id": trace})
 
 
 def _abort(request: web.Request) -> None:
