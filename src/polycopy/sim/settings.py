@@ -63,6 +63,7 @@ class SimConfig:
     # limits that keep a long run's memory flat
     ws_queue_frames: int = 100_000  # per connection; a slower reader is closed with 1013
     request_log_size: int = 200_000
+    other_fills_kept: int = 10_000  # other wallets' latest fills the Data API can show
 
     def __post_init__(self) -> None:
         if not ipaddress.ip_address(self.host).is_loopback:

@@ -93,7 +93,10 @@ class ActivityFill:
     role: str  # taker | maker
     profile: Profile
     visible_at: float  # wall time from which the Data API shows it
-    origin: str  # feed (a leader trade) | clob (a fill of an order posted to this simulator)
+    # feed (a leader trade) | clob (a fill of an order posted to this simulator) | crowd (a
+    # firehose trade of another wallet) | counterparty (another wallet's maker side of a feed
+    # or clob taker fill)
+    origin: str
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -237,6 +240,9 @@ class SimState:
         self.books: dict[str, Book] = {}
         self.fills: list[ActivityFill] = []  # leader trades (origin feed), in emission order
         self._by_wallet: dict[str, list[ActivityFill]] = {}
+        # other wallets' fills (crowd, counterparty): only the latest, oldest first
+        self._others: deque[ActivityFill] = deque()
+        self._others_by_wallet: dict[str, deque[ActivityFill]] = {}
         self._holdings: dict[str, dict[str, Holding]] = {}
         self._unsettled: deque[ActivityFill] = deque()
         self._profiles: dict[str, Profile] = {}
@@ -454,9 +460,58 @@ class SimState:
             if book.follow_trade(side, price, fill.size, now_ms):
                 self._announce_book(book)
 
+    def record_other_fill(
+        self,
+        wallet: str,
+        profile: Profile,
+        token: Token,
+        side: str,
+        price: Decimal,
+        size: Decimal,
+        tx_hash: str,
+        *,
+        role: str,
+        origin: str,
+        timestamp: int | None = None,
+    ) -> ActivityFill:
+        """A fill of a wallet nobody follows: shown by the trade feeds and RTDS, kept only
+        among the latest `other_fills_kept`, moving neither books nor positions."""
+        now = self.clock()
+        self._seq += 1
+        fill = ActivityFill(
+            seq=self._seq,
+            wallet=wallet.lower(),
+            market=self._market_of_token[token.token_id],
+            token=token,
+            side=side,
+            price=price,
+            size=size,
+            timestamp=int(now) if timestamp is None else timestamp,
+            tx_hash=tx_hash,
+            role=role,
+            profile=profile,
+            visible_at=now + self.config.data_api_lag_s,
+            origin=origin,
+        )
+        self._others.append(fill)
+        self._others_by_wallet.setdefault(fill.wallet, deque()).append(fill)
+        while len(self._others) > self.config.other_fills_kept:
+            oldest = self._others.popleft()
+            theirs = self._others_by_wallet[oldest.wallet]
+            theirs.popleft()
+            if not theirs:
+                del self._others_by_wallet[oldest.wallet]
+        for listener in self.listeners:
+            listener.fill_recorded(fill)
+        return fill
+
     def fills_of(self, wallet: str) -> list[ActivityFill]:
         """The wallet's fills the Data API can show now, oldest first."""
-        rows = self._by_wallet.get(wallet.lower(), [])
+        key = wallet.lower()
+        rows = self._by_wallet.get(key, [])
+        others = self._others_by_wallet.get(key)
+        if others:  # a wallet nobody follows (its fills can come out of time order)
+            rows = sorted((*rows, *others), key=lambda f: f.sort_key)
         now = self.clock()
         if rows and rows[-1].visible_at <= now:
             return rows
@@ -465,6 +520,7 @@ class SimState:
     def all_fills(self) -> list[ActivityFill]:
         now = self.clock()
         visible = [f for rows in self._by_wallet.values() for f in rows if f.visible_at <= now]
+        visible += [f for f in self._others if f.visible_at <= now]
         visible.sort(key=lambda f: f.sort_key)
         return visible
 

@@ -203,6 +203,38 @@ async def test_trades_hide_maker_fills_unless_asked_and_positions_follow_trades(
     assert abs(Decimal(str(value[0]["value"])) - expected) < Decimal("0.001")
 
 
+async def test_other_wallets_trades_reach_the_trade_feeds_and_only_the_latest_are_kept(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with SimServer(SimConfig.instant(other_fills_kept=30)) as sim:
+        market = sim.add_market()
+        token = market.tokens[0].token_id
+        fill = sim.emit_trade(LEADER, token, "BUY", Decimal("0.5"), Decimal(8))
+        _, rows = await get(session, sim.url + "/trades", takerOnly="false")
+        maker = next(r for r in rows if r["proxyWallet"] != LEADER)
+        assert maker["transactionHash"] == fill.tx_hash  # the leader's counterparty
+        assert (maker["side"], maker["size"], maker["asset"]) == ("SELL", 8, token)
+        _, theirs = await get(session, sim.url + "/trades", user=maker["proxyWallet"])
+        assert theirs == []  # a maker row: hidden by the default takerOnly=true
+        _, theirs = await get(
+            session, sim.url + "/v2/trades", user=maker["proxyWallet"], taker_only="false"
+        )
+        assert [r["transaction_hash"] for r in theirs["data"]] == [fill.tx_hash]
+
+        crowd = [sim.crowd.trade(market) for _ in range(40)]  # what the firehose emits
+        _, rows = await get(session, sim.url + "/trades", limit=1000)
+        others = [r for r in rows if r["proxyWallet"] != LEADER]
+        assert [r["transactionHash"] for r in others] == [f.tx_hash for f in crowd[-30:]][::-1]
+        assert [r["transactionHash"] for r in rows if r["proxyWallet"] == LEADER] == [
+            fill.tx_hash  # the leader's own rows are never dropped
+        ]
+        someone = crowd[-1]
+        _, activity = await get(session, sim.url + "/activity", user=someone.wallet)
+        assert someone.tx_hash in {a["transactionHash"] for a in activity}
+        _, positions = await get(session, sim.url + "/positions", user=someone.wallet)
+        assert positions == []  # no positions are kept for them
+
+
 async def test_the_data_api_shows_a_trade_only_after_its_lag(
     session: aiohttp.ClientSession,
 ) -> None:

@@ -198,6 +198,23 @@ async def test_a_silent_stream_still_answers_ping(sim: SimServer, market: Market
         assert (await next_json(ws))["payload"]["size"] == 2
 
 
+async def test_the_market_channel_initial_dump_goes_through_stream_faults(
+    sim: SimServer, market: Market
+) -> None:
+    yes, no = (t.token_id for t in market.tokens)
+    async with connect(sim.clob_ws_url + "/market", ping_interval=None) as ws:
+        sim.faults.arm(Silence(channel="market", times=1))
+        await ws.send(json.dumps({"assets_ids": [yes], "type": "market"}))
+        await ws.send("PING")
+        assert await asyncio.wait_for(ws.recv(), 2) == "PONG"  # no dump came before it
+        sim.faults.arm(Duplicated(channel="market"))
+        await ws.send(json.dumps({"operation": "subscribe", "assets_ids": [no]}))
+        first, second = await next_json(ws), await next_json(ws)
+    assert first == second
+    assert [e["asset_id"] for e in first] == [no]
+    assert [f["fault"] for f in sim.faults.fired] == ["silence", "duplicate"]
+
+
 @pytest.mark.parametrize("style", ["bad_values", "garbage"])
 async def test_malformed_frames(sim: SimServer, market: Market, style: str) -> None:
     ws = await rtds(sim.rtds_url, "orders_matched")
