@@ -154,6 +154,10 @@ class ClobApi:
             web.get("/midpoint", self.midpoint),
             web.get("/spread", self.spread),
             web.get("/last-trade-price", self.last_trade_price),
+            web.post("/prices", self.prices),
+            web.post("/midpoints", self.midpoints),
+            web.post("/spreads", self.spreads),
+            web.post("/last-trades-prices", self.last_trades_prices),
             web.get("/markets-by-token/{token_id}", self.market_by_token),
             web.get("/clob-markets/{condition_id}", self.clob_market),
             web.get("/markets/{condition_id}", self.full_market),
@@ -166,6 +170,7 @@ class ClobApi:
             web.delete("/order", self.cancel_order),
             web.delete("/orders", self.cancel_orders),
             web.delete("/cancel-all", self.cancel_all),
+            web.delete("/cancel-market-orders", self.cancel_market_orders),
             web.get("/data/order/{order_id}", self.get_order),
             web.get("/data/orders", self.open_orders),
             web.get("/data/trades", self.trades),
@@ -233,29 +238,75 @@ class ClobApi:
 
     async def price(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        book = self.state.books[token_id]
         side = request.query.get("side", "").upper()
         if side not in (BUY, SELL):
             return _error("Invalid side", 400)
-        best = book.best_bid() if side == BUY else book.best_ask()
-        return web.json_response({"price": text(best) if best is not None else "0"})
+        return web.json_response({"price": self._price(token_id, side)})
 
     async def midpoint(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        mid = self.state.books[token_id].mid()
-        return web.json_response({"mid": text(mid) if mid is not None else "0"})
+        return web.json_response({"mid": self._mid(token_id)})
 
     async def spread(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        book = self.state.books[token_id]
-        bid, ask = book.best_bid(), book.best_ask()
-        spread = ask - bid if bid is not None and ask is not None else ZERO
-        return web.json_response({"spread": text(spread)})
+        return web.json_response({"spread": self._spread(token_id)})
 
     async def last_trade_price(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        last = self.state.books[token_id].last_trade_price
-        return web.json_response({"price": text(last) if last else "0", "side": BUY})
+        return web.json_response(self._last_trade(token_id))
+
+    # the batch forms (reference §3): a JSON body of [{"token_id"(, "side")}]; unknown tokens
+    # are left out, as `POST /books` does
+    async def prices(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request, with_side=True)
+        if isinstance(wanted, web.Response):
+            return wanted
+        answer: dict[str, dict[str, str]] = {}
+        for token_id, side in wanted:
+            if self.state.market_of(token_id) is not None:
+                answer.setdefault(token_id, {})[side] = self._price(token_id, side)
+        return web.json_response(answer)
+
+    async def midpoints(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request)
+        if isinstance(wanted, web.Response):
+            return wanted
+        known = [t for t, _ in wanted if self.state.market_of(t) is not None]
+        return web.json_response({t: self._mid(t) for t in known})
+
+    async def spreads(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request)
+        if isinstance(wanted, web.Response):
+            return wanted
+        known = [t for t, _ in wanted if self.state.market_of(t) is not None]
+        return web.json_response({t: self._spread(t) for t in known})
+
+    async def last_trades_prices(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request)
+        if isinstance(wanted, web.Response):
+            return wanted
+        known = [t for t, _ in wanted if self.state.market_of(t) is not None]
+        return web.json_response([{"token_id": t, **self._last_trade(t)} for t in known])
+
+    def _price(self, token_id: str, side: str) -> str:
+        """Per the docs, BUY is the best bid and SELL the best ask (reference §3)."""
+        book = self.state.books[token_id]
+        best = book.best_bid() if side == BUY else book.best_ask()
+        return text(best) if best is not None else "0"
+
+    def _mid(self, token_id: str) -> str:
+        mid = self.state.books[token_id].mid()
+        return text(mid) if mid is not None else "0"
+
+    def _spread(self, token_id: str) -> str:
+        book = self.state.books[token_id]
+        bid, ask = book.best_bid(), book.best_ask()
+        return text(ask - bid if bid is not None and ask is not None else ZERO)
+
+    def _last_trade(self, token_id: str) -> dict[str, str]:
+        book = self.state.books[token_id]
+        last = book.last_trade_price
+        return {"price": text(last) if last else "0", "side": book.last_trade_side or BUY}
 
     async def market_by_token(self, request: web.Request) -> web.Response:
         market, _ = self._market(request)
@@ -680,6 +731,32 @@ class ClobApi:
         live = [o.order_hash for o in self.state.orders.values() if o.owner == creds.key]
         return web.json_response(self._cancel(live, creds, quiet=True))
 
+    async def cancel_market_orders(self, request: web.Request) -> web.Response:
+        """Body: {"market"?: condition id, "asset_id"?: token id} — at least one."""
+        try:
+            creds, body = await self._l2(request)
+            wanted = json.loads(body) if body else {}
+            if not isinstance(wanted, dict):
+                raise TypeError("expected an object")
+            market = str(wanted.get("market") or "").lower()
+            asset = str(wanted.get("asset_id") or "")
+        except AuthError as exc:
+            return _error(exc.message, exc.status)
+        except (ValueError, TypeError):
+            return _error("Invalid payload", 400)
+        if not market and not asset:
+            return _error("Invalid payload", 400)
+        live = []
+        for order in self.state.orders.values():
+            held_in = self.state.market_of(order.token_id)
+            if order.owner != creds.key or held_in is None:
+                continue
+            if market and held_in.condition_id != market:
+                continue
+            if not asset or order.token_id == asset:
+                live.append(order.order_hash)
+        return web.json_response(self._cancel(live, creds, quiet=True))
+
     def _cancel(self, ids: list[str], creds: ApiCredentials, quiet: bool = False) -> dict[str, Any]:
         canceled: list[str] = []
         refused: dict[str, str] = {}
@@ -906,6 +983,24 @@ def _cap(partial: PartialFill | None, wanted: Decimal) -> Decimal | None:
     if partial.max_shares is not None:
         return partial.max_shares
     return (wanted * partial.fraction).quantize(BASE_UNIT)
+
+
+async def _token_list(
+    request: web.Request, *, with_side: bool = False
+) -> list[tuple[str, str]] | web.Response:
+    """A batch body `[{"token_id": …, "side"?: …}, …]` as (token, side) pairs, or a 400."""
+    try:
+        wanted = await request.json()
+        if not isinstance(wanted, list) or not all(isinstance(i, dict) for i in wanted):
+            raise TypeError("expected a list of objects")
+        pairs = [(str(i["token_id"]), str(i.get("side", "")).upper()) for i in wanted]
+    except (ValueError, TypeError, KeyError):
+        return _error("Invalid payload", 400)
+    if len(pairs) > 500:
+        return _error("Payload exceeds the limit", 400)
+    if with_side and any(side not in (BUY, SELL) for _, side in pairs):
+        return _error("Invalid side", 400)
+    return pairs
 
 
 def _note(request: web.Request, **fields: Any) -> None:
