@@ -50,6 +50,7 @@ class Book:
         "condition_id",
         "depth",
         "last_trade_price",
+        "last_trade_side",
         "pinned",
         "tick",
         "timestamp_ms",
@@ -70,6 +71,7 @@ class Book:
         self._pending: tuple[str, Decimal, Decimal] | None = None
         self.pinned = False  # set explicitly by a test: leader trades leave it alone
         self.last_trade_price: Decimal | None = None
+        self.last_trade_side = ""  # the taker's side of the last trade ("" before any)
         self.timestamp_ms = now_ms
 
     @property
@@ -98,6 +100,7 @@ class Book:
         """Move the book the way a leader's taker trade at `price` moves it. False if pinned."""
         p = self.on_grid(price)
         self.last_trade_price = p
+        self.last_trade_side = taker_side
         self.timestamp_ms = now_ms
         if self.pinned:
             return False
@@ -229,6 +232,7 @@ class Book:
                 levels.pop(0)
         if takes:
             self.last_trade_price = takes[-1].price
+            self.last_trade_side = taker_side
         self.timestamp_ms = now_ms
 
 

@@ -3,10 +3,18 @@ look-ups, cancels, balances and heartbeats — the routes Polymarket's SDK and p
 
 An order is checked in the venue's order (payload, owner, signature and signer, duplicate,
 market state, tick grid, amount precision, minimum size, balance) and each refusal carries the
-venue's own error string (reference §4.7–4.8). FAK fills what it can within the limit price its
-amounts imply and kills the rest; FOK fills completely or not at all; both answer "nothing to
-match" inside a 200. GTC/GTD orders match what crosses and rest the remainder as `live`
-(visible, cancellable, not added to the book).
+venue's own error string (reference §4.7–4.8).
+
+An order's price is what its signed amounts imply (pUSD / shares, reference §4.7). A limit
+order's amounts spell it exactly (shares at 2 decimals, pUSD at the tick's amount decimals). A
+marketable (FAK/FOK) order gives at most 2 decimals and receives at most 4 (§3.4), so its ratio
+is a hair off the price it was built from: the venue reads it at 4 decimals, the finest tick
+(§4.10). That one price is checked against the market's current tick grid and is the limit the
+order matches at, for every order type alike.
+
+FAK fills what it can within that price and kills the rest; FOK fills completely or not at
+all; both answer "nothing to match" inside a 200. GTC/GTD orders match what crosses and rest
+the remainder as `live` (visible, cancellable, not added to the book).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -37,7 +45,16 @@ from polycopy.sim.signing import (
     order_digest,
     recover_signer,
 )
-from polycopy.sim.state import BUY, SELL, ClobTrade, MakerFill, Market, SimOrder, SimState
+from polycopy.sim.state import (
+    BUY,
+    SELL,
+    WALLET_SIGNATURE_TYPES,
+    ClobTrade,
+    MakerFill,
+    Market,
+    SimOrder,
+    SimState,
+)
 from polycopy.sim.wire import BASE_UNIT, from_base_units, number, text, to_base_units
 
 FAK_NOTHING = (
@@ -51,6 +68,9 @@ OWNER_MISMATCH = "the order owner has to be the owner of the API KEY"
 SIGNER_MISMATCH = "the order signer address has to be the address of the API KEY"
 MARKET_NOT_READY = "the market is not yet ready to process new orders"
 MARKETABLE = ("FAK", "FOK")
+# the precision at which the venue reads a marketable order's price: the finest tick, and the
+# 4 decimals of the side such an order receives (reference §3.4, §4.10)
+MARKETABLE_PRICE_STEP = Decimal("0.0001")
 ORDER_TYPES = ("FAK", "FOK", "GTC", "GTD")
 _AMOUNT_DECIMALS = {  # the tick's "amount" precision for limit orders (reference §3.4)
     Decimal("0.1"): 3,
@@ -134,6 +154,10 @@ class ClobApi:
             web.get("/midpoint", self.midpoint),
             web.get("/spread", self.spread),
             web.get("/last-trade-price", self.last_trade_price),
+            web.post("/prices", self.prices),
+            web.post("/midpoints", self.midpoints),
+            web.post("/spreads", self.spreads),
+            web.post("/last-trades-prices", self.last_trades_prices),
             web.get("/markets-by-token/{token_id}", self.market_by_token),
             web.get("/clob-markets/{condition_id}", self.clob_market),
             web.get("/markets/{condition_id}", self.full_market),
@@ -146,6 +170,7 @@ class ClobApi:
             web.delete("/order", self.cancel_order),
             web.delete("/orders", self.cancel_orders),
             web.delete("/cancel-all", self.cancel_all),
+            web.delete("/cancel-market-orders", self.cancel_market_orders),
             web.get("/data/order/{order_id}", self.get_order),
             web.get("/data/orders", self.open_orders),
             web.get("/data/trades", self.trades),
@@ -213,29 +238,75 @@ class ClobApi:
 
     async def price(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        book = self.state.books[token_id]
         side = request.query.get("side", "").upper()
         if side not in (BUY, SELL):
             return _error("Invalid side", 400)
-        best = book.best_bid() if side == BUY else book.best_ask()
-        return web.json_response({"price": text(best) if best is not None else "0"})
+        return web.json_response({"price": self._price(token_id, side)})
 
     async def midpoint(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        mid = self.state.books[token_id].mid()
-        return web.json_response({"mid": text(mid) if mid is not None else "0"})
+        return web.json_response({"mid": self._mid(token_id)})
 
     async def spread(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        book = self.state.books[token_id]
-        bid, ask = book.best_bid(), book.best_ask()
-        spread = ask - bid if bid is not None and ask is not None else ZERO
-        return web.json_response({"spread": text(spread)})
+        return web.json_response({"spread": self._spread(token_id)})
 
     async def last_trade_price(self, request: web.Request) -> web.Response:
         _, token_id = self._market(request)
-        last = self.state.books[token_id].last_trade_price
-        return web.json_response({"price": text(last) if last else "0", "side": BUY})
+        return web.json_response(self._last_trade(token_id))
+
+    # the batch forms (reference §3): a JSON body of [{"token_id"(, "side")}]; unknown tokens
+    # are left out, as `POST /books` does
+    async def prices(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request, with_side=True)
+        if isinstance(wanted, web.Response):
+            return wanted
+        answer: dict[str, dict[str, str]] = {}
+        for token_id, side in wanted:
+            if self.state.market_of(token_id) is not None:
+                answer.setdefault(token_id, {})[side] = self._price(token_id, side)
+        return web.json_response(answer)
+
+    async def midpoints(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request)
+        if isinstance(wanted, web.Response):
+            return wanted
+        known = [t for t, _ in wanted if self.state.market_of(t) is not None]
+        return web.json_response({t: self._mid(t) for t in known})
+
+    async def spreads(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request)
+        if isinstance(wanted, web.Response):
+            return wanted
+        known = [t for t, _ in wanted if self.state.market_of(t) is not None]
+        return web.json_response({t: self._spread(t) for t in known})
+
+    async def last_trades_prices(self, request: web.Request) -> web.Response:
+        wanted = await _token_list(request)
+        if isinstance(wanted, web.Response):
+            return wanted
+        known = [t for t, _ in wanted if self.state.market_of(t) is not None]
+        return web.json_response([{"token_id": t, **self._last_trade(t)} for t in known])
+
+    def _price(self, token_id: str, side: str) -> str:
+        """Per the docs, BUY is the best bid and SELL the best ask (reference §3)."""
+        book = self.state.books[token_id]
+        best = book.best_bid() if side == BUY else book.best_ask()
+        return text(best) if best is not None else "0"
+
+    def _mid(self, token_id: str) -> str:
+        mid = self.state.books[token_id].mid()
+        return text(mid) if mid is not None else "0"
+
+    def _spread(self, token_id: str) -> str:
+        book = self.state.books[token_id]
+        bid, ask = book.best_bid(), book.best_ask()
+        return text(ask - bid if bid is not None and ask is not None else ZERO)
+
+    def _last_trade(self, token_id: str) -> dict[str, str]:
+        book = self.state.books[token_id]
+        last = book.last_trade_price
+        return {"price": text(last) if last else "0", "side": book.last_trade_side or BUY}
 
     async def market_by_token(self, request: web.Request) -> web.Response:
         market, _ = self._market(request)
@@ -439,11 +510,12 @@ class ClobApi:
             order_type=posted.order_type,
             maker_amount=s.maker_amount,
             taker_amount=s.taker_amount,
-            price=_order_price(posted, market.tick_size),
+            price=_order_price(posted),
             original_size=shares,
             expiration=posted.expiration,
             created_at=self.clock(),
             status="rejected",
+            signature_type=s.signature_type,
         )
 
     def _check(
@@ -468,6 +540,13 @@ class ClobApi:
             raise Refused(INVALID_SIGNATURE)  # an EOA order's funds belong to its signer
         if s.signer.lower() != creds.address.lower():
             raise Refused(SIGNER_MISMATCH)
+        if s.signature_type in WALLET_SIGNATURE_TYPES:
+            # a proxy or Safe order moves the funds of the signer's own wallet, no other's
+            wallet = self.state.wallet_of(s.signer, s.signature_type)
+            if wallet is None:
+                self.state.link_wallet(s.signer, s.maker, s.signature_type)
+            elif wallet != s.maker.lower():
+                raise Refused(INVALID_SIGNATURE)
         forced = self.faults.take_order(RejectOrder, posted.token_id)
         if forced is not None:
             raise Refused(forced.error, forced.status)
@@ -477,27 +556,13 @@ class ClobApi:
             raise Refused(f"order {order.order_hash} is invalid. Invalid amounts")
         tick = market.tick_size
         price = order.price
-        if posted.order_type not in MARKETABLE:
-            price = _exact_price(posted)  # a limit order's amounts spell its price exactly
         if price % tick != 0 or not tick <= price <= ONE - tick:
             raise Refused(
                 f"order {order.order_hash} is invalid. Price ({_shown(price)}) breaks minimum "
                 f"tick size rule: {fmt(tick)}"
             )
         self._check_precision(posted, tick)
-        shares = order.original_size
-        if posted.order_type in MARKETABLE:
-            notional = from_base_units(s.maker_amount) if posted.side == BUY else shares * price
-            if notional < ONE:
-                raise Refused(
-                    f"invalid amount for a marketable {posted.side} order "
-                    f"(${fmt(notional.quantize(Decimal('0.01')))}), min size: $1"
-                )
-        elif shares < market.min_order_size:
-            raise Refused(
-                f"order {order.order_hash} is invalid. Size ({fmt(shares)}) lower than the "
-                f"minimum: {fmt(market.min_order_size)}"
-            )
+        self._check_minimum(posted, order, market)
         if posted.order_type == "GTD" and posted.expiration < self.clock() + 60:
             raise Refused("invalid expiration")
         account = self.state.account(s.maker)
@@ -509,6 +574,28 @@ class ClobApi:
             short = held < needed or not account.tokens_approved
         if short:
             raise Refused(NO_BALANCE)
+
+    def _check_minimum(self, posted: Posted, order: SimOrder, market: Market) -> None:
+        """Limit orders: the market's minimum size in shares. Marketable BUYs: $1 of pUSD
+        offered instead (reference §3.4). Marketable SELLs: as configured (the venue's rule
+        is not documented)."""
+        shares = order.original_size
+        rule = "shares"
+        if posted.order_type in MARKETABLE:
+            rule = "notional" if posted.side == BUY else self.config.marketable_sell_minimum
+        if rule == "notional":
+            given = from_base_units(posted.struct.maker_amount)
+            notional = given if posted.side == BUY else shares * order.price
+            if notional < ONE:
+                shown = fmt(notional.quantize(BASE_UNIT, ROUND_FLOOR))
+                raise Refused(
+                    f"invalid amount for a marketable {posted.side} order (${shown}), min size: $1"
+                )
+        elif rule == "shares" and shares < market.min_order_size:
+            raise Refused(
+                f"order {order.order_hash} is invalid. Size ({fmt(shares)}) lower than the "
+                f"minimum: {fmt(market.min_order_size)}"
+            )
 
     def _check_precision(self, posted: Posted, tick: Decimal) -> None:
         s = posted.struct
@@ -531,12 +618,13 @@ class ClobApi:
         making = from_base_units(order.maker_amount)
         taking = from_base_units(order.taker_amount)
         partial = self.faults.take_order(PartialFill, order.token_id)
+        # the price the tick check accepted is the limit the order matches at
         if order.side == BUY:
             cap = _cap(partial, taking)
-            walk = book.walk_asks(making / taking, making, cap)
+            walk = book.walk_asks(order.price, making, cap)
         else:
             cap = _cap(partial, making)
-            walk = book.walk_bids(taking / making, making, cap)
+            walk = book.walk_bids(order.price, making, cap)
         if order.order_type == "FOK" and not walk.complete:
             raise Refused(FOK_UNFILLED, 200)
         if order.order_type == "FAK" and not walk.takes:
@@ -641,6 +729,32 @@ class ClobApi:
         except AuthError as exc:
             return _error(exc.message, exc.status)
         live = [o.order_hash for o in self.state.orders.values() if o.owner == creds.key]
+        return web.json_response(self._cancel(live, creds, quiet=True))
+
+    async def cancel_market_orders(self, request: web.Request) -> web.Response:
+        """Body: {"market"?: condition id, "asset_id"?: token id} — at least one."""
+        try:
+            creds, body = await self._l2(request)
+            wanted = json.loads(body) if body else {}
+            if not isinstance(wanted, dict):
+                raise TypeError("expected an object")
+            market = str(wanted.get("market") or "").lower()
+            asset = str(wanted.get("asset_id") or "")
+        except AuthError as exc:
+            return _error(exc.message, exc.status)
+        except (ValueError, TypeError):
+            return _error("Invalid payload", 400)
+        if not market and not asset:
+            return _error("Invalid payload", 400)
+        live = []
+        for order in self.state.orders.values():
+            held_in = self.state.market_of(order.token_id)
+            if order.owner != creds.key or held_in is None:
+                continue
+            if market and held_in.condition_id != market:
+                continue
+            if not asset or order.token_id == asset:
+                live.append(order.order_hash)
         return web.json_response(self._cancel(live, creds, quiet=True))
 
     def _cancel(self, ids: list[str], creds: ApiCredentials, quiet: bool = False) -> dict[str, Any]:
@@ -769,7 +883,16 @@ class ClobApi:
             creds, _ = await self._l2(request)
         except AuthError as exc:
             return _error(exc.message, exc.status)
-        account = self.state.account(creds.address)
+        try:
+            signature_type = int(request.query.get("signature_type", "0") or 0)
+        except ValueError:
+            return _error("invalid signature_type", 400)
+        if signature_type not in (0, 1, 2, 3):
+            return _error("invalid signature_type", 400)
+        # the funds of the wallet this key's orders move under that signature type: the same
+        # account the order desk debits (a fresh one while no proxy or Safe is known)
+        wallet = self.state.wallet_of(creds.address, signature_type)
+        account = self.state.account(wallet) if wallet else self.state.fresh_account()
         kind = request.query.get("asset_type", "COLLATERAL").upper()
         if kind == "COLLATERAL":
             balance = to_base_units(account.collateral)
@@ -840,12 +963,13 @@ def _exact_price(posted: Posted) -> Decimal:
     return making / taking if posted.side == BUY else taking / making
 
 
-def _order_price(posted: Posted, tick: Decimal) -> Decimal:
-    """The order's price as the venue reads it: a marketable order's amounts are rounded
-    (shares to 4 decimals), so its price is theirs rounded to the tick's decimals."""
+def _order_price(posted: Posted) -> Decimal:
+    """The order's price as the venue reads it from the signed amounts, whatever the tick: a
+    limit order's exactly, a marketable order's at 4 decimals (its received side is rounded
+    there). 0.555 stays 0.555, so it is off a 0.01 grid as a FAK just as it is as a GTC."""
     exact = _exact_price(posted)
     if posted.order_type in MARKETABLE:
-        return exact.quantize(tick)
+        return exact.quantize(MARKETABLE_PRICE_STEP, ROUND_HALF_UP)
     return exact
 
 
@@ -859,6 +983,24 @@ def _cap(partial: PartialFill | None, wanted: Decimal) -> Decimal | None:
     if partial.max_shares is not None:
         return partial.max_shares
     return (wanted * partial.fraction).quantize(BASE_UNIT)
+
+
+async def _token_list(
+    request: web.Request, *, with_side: bool = False
+) -> list[tuple[str, str]] | web.Response:
+    """A batch body `[{"token_id": …, "side"?: …}, …]` as (token, side) pairs, or a 400."""
+    try:
+        wanted = await request.json()
+        if not isinstance(wanted, list) or not all(isinstance(i, dict) for i in wanted):
+            raise TypeError("expected a list of objects")
+        pairs = [(str(i["token_id"]), str(i.get("side", "")).upper()) for i in wanted]
+    except (ValueError, TypeError, KeyError):
+        return _error("Invalid payload", 400)
+    if len(pairs) > 500:
+        return _error("Payload exceeds the limit", 400)
+    if with_side and any(side not in (BUY, SELL) for _, side in pairs):
+        return _error("Invalid side", 400)
+    return pairs
 
 
 def _note(request: web.Request, **fields: Any) -> None:

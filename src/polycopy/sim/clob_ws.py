@@ -56,7 +56,8 @@ class MarketHub(StreamHub, StateListener):
         if message.get("initial_dump", True) and fresh:
             dump = [self._book_event(a) for a in fresh if a in self.state.books]
             if dump:
-                sub.send(compact(dump))
+                frame = compact(dump)
+                self.deliver([sub], lambda _: frame)  # a data frame like any other: faults apply
 
     def _targets(self, asset_id: str) -> list[Subscriber]:
         return [s for s in self.subscribers if asset_id in s.state["assets"]]
@@ -85,6 +86,8 @@ class MarketHub(StreamHub, StateListener):
             self.deliver(targets, lambda _: frame)
 
     def fill_recorded(self, fill: ActivityFill) -> None:
+        if fill.origin == "counterparty":
+            return  # the other side of a trade already announced
         asset = fill.token.token_id
         targets = self._targets(asset)
         if not targets:

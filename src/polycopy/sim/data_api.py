@@ -23,10 +23,11 @@ from multidict import MultiMapping
 
 from polycopy.domain.money import ZERO
 from polycopy.sim.state import ActivityFill, Holding, SimState
-from polycopy.sim.wire import BASE_UNIT, float_number, number
+from polycopy.sim.wire import BASE_UNIT, float_number, number, v2_error_body
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 Q4 = Decimal("0.0001")
+V2_TRADES_MIN_AMOUNT = Decimal("0.01")  # `/v2/trades` filter_amount default (reference §1.6)
 _ACTIVITY_TYPES = frozenset(
     (
         *("TRADE", "SPLIT", "MERGE", "REDEEM", "REWARD", "CONVERSION", "DEPOSIT"),
@@ -192,7 +193,7 @@ class DataApi:
         offset = q.integer("offset", default=0, cap=10_000, clamp=False)
         taker_only = q.flag("takerOnly", default=True)
         side = q.choice("side", options=("BUY", "SELL"), default=None)
-        amount_filter = _amount_filter(q, "filterType", "filterAmount")
+        amount_filter = _amount_filter(q, ("filterType",), ("filterAmount",))
         markets = _lower(q.items("market"))
         source = self.state.fills_of(user) if user else self.state.all_fills()
         rows = _filtered(source, side=side, markets=markets, taker_only=taker_only)
@@ -259,7 +260,12 @@ class DataApi:
         user = q.address("user", required=False)
         side = q.choice("side", options=("BUY", "SELL"), default=None)
         taker_only = q.flag("taker_only", "takerOnly", default=True)
-        amount_filter = _amount_filter(q, "filter_type", "filter_amount", "filterType")
+        amount_filter = _amount_filter(
+            q,
+            ("filter_type", "filterType"),
+            ("filter_amount", "filterAmount"),
+            defaults=("TOKENS", V2_TRADES_MIN_AMOUNT),
+        )
         source = self.state.fills_of(user) if user else self.state.all_fills()
         if user:
             source = self._window(
@@ -355,14 +361,7 @@ class DataApi:
                     raise BadRequest("offset is not supported; follow next_cursor", "offset")
                 return web.json_response(route(Params(request.query)), headers=headers)
             except BadRequest as exc:
-                body = {
-                    "error": exc.message,
-                    "code": "invalid_request",
-                    "retryable": False,
-                    "trace_id": trace,
-                }
-                if exc.parameter:
-                    body["parameter"] = exc.parameter
+                body = v2_error_body(400, exc.message, trace, parameter=exc.parameter)
                 return web.json_response(body, status=400, headers=headers)
 
         return handler
@@ -593,13 +592,24 @@ def _filtered(
     ]
 
 
-def _amount_filter(q: Params, type_name: str, *amount_names: str) -> Callable[[ActivityFill], bool]:
-    kind = q.choice(type_name, options=("CASH", "TOKENS"), default=None)
+def _amount_filter(
+    q: Params,
+    type_names: tuple[str, ...],
+    amount_names: tuple[str, ...],
+    *,
+    defaults: tuple[str, Decimal] | None = None,
+) -> Callable[[ActivityFill], bool]:
+    """A minimum trade size in shares (`TOKENS`) or USDC (`CASH`). v1 takes both parameters
+    or neither; v2 defaults each (`TOKENS`, 0.01) and takes snake_case or camelCase names."""
+    kind = q.choice(*type_names, options=("CASH", "TOKENS"), default=None)
     amount = q.decimal(*amount_names, default=None)
+    if defaults is not None:
+        kind = kind or defaults[0]
+        amount = defaults[1] if amount is None else amount
     if kind is None and amount is None:
         return lambda f: True
     if kind is None or amount is None:
-        raise BadRequest(f"{type_name} and {amount_names[0]} go together", type_name)
+        raise BadRequest(f"{type_names[0]} and {amount_names[0]} go together", type_names[0])
     if kind == "CASH":
         return lambda f: f.size * f.price >= amount
     return lambda f: f.size >= amount

@@ -21,6 +21,7 @@ import dataclasses
 import itertools
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from polycopy.domain.money import BadNumber, to_decimal
+from polycopy.domain.money import ZERO, BadNumber, to_decimal
+from polycopy.sim.wire import v2_error_body
 
 CHANNELS = ("rtds", "market", "user")
 # where a request's log entry lives while it is handled (faults and the order desk add to it)
@@ -204,16 +206,69 @@ def fault_from_json(data: dict[str, Any]) -> Fault:
     if unknown:
         raise ValueError(f"{kind}: unknown field(s) {unknown}; known: {sorted(known)}")
     for name, value in fields.items():
-        if "Decimal" in str(known[name].type) and value is not None:
+        declared = str(known[name].type)
+        if value is None and "None" in declared:
+            continue
+        if "Decimal" in declared:
             try:
                 fields[name] = to_decimal(value)
             except BadNumber as exc:
                 raise ValueError(f"{kind}.{name}: {exc}") from None
+            continue
+        allowed = {part.strip() for part in declared.split("|")}
+        if not any(_is_json(value, t) for t in allowed):
+            raise ValueError(f"{kind}.{name}: expected {declared}, got {value!r}")
     try:
         spec: Fault = cls(**fields)
     except TypeError as exc:
         raise ValueError(f"{kind}: {exc}") from None
     return spec
+
+
+def _is_json(value: Any, declared: str) -> bool:
+    if declared == "bool" or isinstance(value, bool):
+        return declared == "bool" and isinstance(value, bool)
+    if declared == "float":
+        return isinstance(value, int | float)
+    return (declared == "int" and isinstance(value, int)) or (
+        declared == "str" and isinstance(value, str)
+    )
+
+
+VALID_TICKS = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
+
+
+def check_fault(spec: Fault) -> None:
+    """Refuse a spec that could never fire as meant (ValueError names the field)."""
+    kind = _NAMES[type(spec)]
+    problems: list[str] = []
+    if isinstance(spec, _Counted):
+        if spec.times is not None and (isinstance(spec.times, bool) or spec.times < 1):
+            problems.append("times: expected a count of at least 1, or null")
+        if not 0.0 <= spec.probability <= 1.0:
+            problems.append("probability: expected a number from 0 to 1")
+    if isinstance(spec, StreamFault) and spec.channel not in CHANNELS:
+        problems.append(f"channel: expected one of {CHANNELS}, got {spec.channel!r}")
+    if isinstance(spec, ErrorStatus) and not 100 <= spec.status <= 599:
+        problems.append("status: expected an HTTP status")
+    if isinstance(spec, RejectOrder) and spec.status != 200 and not 400 <= spec.status <= 599:
+        problems.append("status: expected 200 (errorMsg) or an HTTP error status")
+    for name in ("retry_after_s", "delay_s", "refuse_s"):
+        value = getattr(spec, name, None)
+        if value is not None and not value >= 0:
+            problems.append(f"{name}: must not be negative")
+    if isinstance(spec, Malformed) and spec.style not in ("bad_values", "garbage"):
+        problems.append("style: expected bad_values or garbage")
+    if isinstance(spec, PartialFill):
+        if not ZERO < spec.fraction <= 1:
+            problems.append("fraction: expected more than 0 and at most 1")
+        if spec.max_shares is not None and spec.max_shares <= 0:
+            problems.append("max_shares: expected more than 0")
+    if isinstance(spec, TickSizeChange) and spec.tick_size not in VALID_TICKS:
+        ticks = ", ".join(sorted(str(t) for t in VALID_TICKS))
+        problems.append(f"tick_size: expected one of {ticks}")
+    if problems:
+        raise ValueError(f"{kind}: " + "; ".join(problems))
 
 
 def fault_to_json(spec: Fault) -> dict[str, Any]:
@@ -262,9 +317,8 @@ class Faults:
         self._immediate.append(apply)
 
     def arm(self, spec: Fault) -> int:
+        check_fault(spec)
         fault_id = next(self._ids)
-        if isinstance(spec, StreamFault) and spec.channel not in CHANNELS:
-            raise ValueError(f"channel: expected one of {CHANNELS}, got {spec.channel!r}")
         if isinstance(spec, TickSizeChange | Disconnect):
             if isinstance(spec, Disconnect) and spec.refuse_s > 0:
                 self._refuse_until[spec.channel] = time.monotonic() + spec.refuse_s
@@ -360,14 +414,12 @@ def http_fault_middleware(faults: Faults, released: asyncio.Event) -> Any:
         record = request.get(RECORD)
         if record is not None:
             record["fault"] = _NAMES[type(fault)]
+        v2 = request.path.startswith("/v2/")
         if isinstance(fault, RateLimit):
-            return web.json_response(
-                {"error": "Too Many Requests"},
-                status=429,
-                headers={"Retry-After": f"{fault.retry_after_s:g}"},
-            )
+            headers = {"Retry-After": f"{fault.retry_after_s:g}"}
+            return _error_response(429, "Too Many Requests", headers, v2=v2)
         if isinstance(fault, ErrorStatus):
-            return _status_response(fault)
+            return _status_response(fault, v2=v2)
         if isinstance(fault, Slow):
             await asyncio.sleep(fault.delay_s)
             return await handler(request)
@@ -385,16 +437,30 @@ def http_fault_middleware(faults: Faults, released: asyncio.Event) -> Any:
     return middleware
 
 
-def _status_response(fault: ErrorStatus) -> web.Response:
+def _status_response(fault: ErrorStatus, *, v2: bool) -> web.Response:
     headers = {}
     if fault.retry_after_s is not None:
         headers["Retry-After"] = f"{fault.retry_after_s:g}"
-    if fault.body is not None:
+    elif v2 and fault.status == 503:
+        headers["Retry-After"] = "1"  # v2 sends one with every 429 and 503 (reference §1.6)
+    if fault.body is not None:  # a page from something in front of the API: as given
         return web.Response(
             status=fault.status, text=fault.body, content_type=fault.content_type, headers=headers
         )
     reason = web.Response(status=fault.status).reason or "error"
-    return web.json_response({"error": reason}, status=fault.status, headers=headers)
+    return _error_response(fault.status, reason, headers, v2=v2)
+
+
+def _error_response(
+    status: int, message: str, headers: dict[str, str], *, v2: bool
+) -> web.Response:
+    """`{"error"}` as v1 and the CLOB answer; the v2 Data API's shape and trace header on
+    `/v2/` routes."""
+    if not v2:
+        return web.json_response({"error": message}, status=status, headers=headers)
+    trace = uuid.uuid4().hex
+    body = v2_error_body(status, message, trace)
+    return web.json_response(body, status=status, headers={**headers, "x-trace-id": trace})
 
 
 def _abort(request: web.Request) -> None:

@@ -6,39 +6,31 @@ string matched on event_slug / market_slug); frames come in the envelope `{"conn
 "payload", "timestamp" (ms), "topic", "type"}` with a camelCase payload whose `proxyWallet` is
 checksum-cased. `orders_matched` carries taker fills only; `trades` carries takers and makers,
 so a client on both sees each taker fill twice. There is no per-wallet filter: the firehose
-also carries other wallets' trades. Text `PING` is answered with an empty frame.
-"""
+also carries other wallets' trades (`crowd.py`), among them the maker side of every leader
+taker fill. Text `PING` is answered with an empty frame."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from polycopy.domain.money import ONE
 from polycopy.sim.faults import Faults
 from polycopy.sim.settings import SimConfig
 from polycopy.sim.state import (
-    BUY,
-    SELL,
     ActivityFill,
     Market,
-    Profile,
     SimState,
     StateListener,
-    Token,
 )
 from polycopy.sim.streams import StreamHub, Subscriber
 from polycopy.sim.wire import number
 
 TOPIC = "activity"
 KINDS = ("trades", "orders_matched")
-_FIREHOSE_WALLETS = 400
-_FIREHOSE_TICK_S = 0.05
 
 
 class RtdsHub(StreamHub, StateListener):
@@ -50,7 +42,6 @@ class RtdsHub(StreamHub, StateListener):
         self.state = state
         self._rng = random.Random(f"rtds-{config.seed}")
         self._checksummed: dict[str, str] = {}
-        self._crowd = [self._random_wallet() for _ in range(_FIREHOSE_WALLETS)]
 
     def opened(self, sub: Subscriber) -> None:
         cid = f"{self._rng.getrandbits(96):024x}"
@@ -94,12 +85,6 @@ class RtdsHub(StreamHub, StateListener):
 
     def _publish_fill(self, fill: ActivityFill, payload: str, kind: str) -> None:
         self.publish(kind, payload, fill.market)
-        if kind == "trades" and fill.role == "taker" and self.config.counterparty_rows:
-            # the maker on the other side of a leader's taker fill: another wallet's row
-            maker = self.payload(fill)
-            maker.update(self._stranger())
-            maker["side"] = SELL if fill.side == BUY else BUY
-            self.publish("trades", _dumps(maker), fill.market)
 
     def payload(self, fill: ActivityFill) -> dict[str, Any]:
         market, token, profile = fill.market, fill.token, fill.profile
@@ -139,61 +124,6 @@ class RtdsHub(StreamHub, StateListener):
             + '"}'
         )
         self.deliver(targets, lambda sub: sub.prefix + body)
-
-    # --- other wallets ---------------------------------------------------------------------
-    async def run_firehose(self, per_second: float) -> None:
-        """Trades of wallets nobody follows, `per_second` on average, until cancelled."""
-        owed = 0.0
-        while True:
-            await asyncio.sleep(_FIREHOSE_TICK_S)
-            owed += per_second * _FIREHOSE_TICK_S
-            count, owed = int(owed), owed - int(owed)
-            markets = list(self.state.markets.values())
-            if not markets or not self.subscribers:
-                continue
-            for _ in range(count):
-                self._stranger_trade(self._rng.choice(markets))
-
-    def _stranger_trade(self, market: Market) -> None:
-        token: Token = market.tokens[self._rng.randrange(2)]
-        price = self.state.mark(token.token_id).quantize(market.tick_size)
-        price = min(max(price, market.tick_size), ONE - market.tick_size)
-        size = round(math.exp(self._rng.gauss(2.0, 1.2)), 2) + 0.01
-        payload = {
-            "asset": token.token_id,
-            "bio": "",
-            "conditionId": market.condition_id,
-            "eventSlug": market.event_slug,
-            "icon": market.icon,
-            "name": "",
-            "outcome": token.outcome,
-            "outcomeIndex": token.outcome_index,
-            "price": number(price),
-            "profileImage": "",
-            "proxyWallet": "",
-            "pseudonym": "",
-            "side": BUY if self._rng.random() < 0.6 else SELL,
-            "size": size,
-            "slug": market.slug,
-            "timestamp": int(self.state.clock()),
-            "title": market.title,
-            "transactionHash": f"0x{self._rng.getrandbits(256):064x}",
-        }
-        payload.update(self._stranger())
-        text = _dumps(payload)
-        self.publish("orders_matched", text, market)
-        self.publish("trades", text, market)
-
-    def _stranger(self) -> dict[str, str]:
-        wallet, profile = self._crowd[self._rng.randrange(len(self._crowd))]
-        return {"proxyWallet": wallet, "name": profile.name, "pseudonym": profile.pseudonym}
-
-    def _random_wallet(self) -> tuple[str, Profile]:
-        wallet = to_checksum_address(f"0x{self._rng.getrandbits(160):040x}")
-        words = ("Brave", "Quiet", "Lucky", "Amber", "Rapid", "Stoic", "Giddy", "Fuzzy")
-        things = ("Crane", "Otter", "Ledger", "Kettle", "Comet", "Tundra", "Walrus", "Pixel")
-        pseudonym = f"{self._rng.choice(words)}-{self._rng.choice(things)}"
-        return wallet, Profile(pseudonym=pseudonym)
 
     def _checksum(self, wallet: str) -> str:
         known = self._checksummed.get(wallet)

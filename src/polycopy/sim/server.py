@@ -30,6 +30,7 @@ from polycopy.sim.auth import KeyStore
 from polycopy.sim.book import Book
 from polycopy.sim.clob import ClobApi
 from polycopy.sim.clob_ws import MarketHub, UserHub
+from polycopy.sim.crowd import Crowd
 from polycopy.sim.data_api import DataApi
 from polycopy.sim.faults import Disconnect, Fault, Faults, TickSizeChange
 from polycopy.sim.feed import Playback, Timed, generator_feed, tape_feed
@@ -52,7 +53,9 @@ class SimServer:
         self.rtds = RtdsHub(self.state, self.faults, self.config)
         self.market_ws = MarketHub(self.state, self.faults, self.config)
         self.user_ws = UserHub(self.state, self.keys, self.faults, self.config)
-        self.state.listeners.extend((self.rtds, self.market_ws, self.user_ws))
+        self.crowd = Crowd(self.state, self.config)
+        # the crowd listens last: the maker side of a fill goes out after the fill itself
+        self.state.listeners.extend((self.rtds, self.market_ws, self.user_ws, self.crowd))
         self.data_api = DataApi(self.state)
         self.clob = ClobApi(self.state, self.keys, self.faults, self.config, clock)
         self.request_log: deque[dict[str, Any]] = deque(maxlen=self.config.request_log_size)
@@ -80,7 +83,7 @@ class SimServer:
         await web.SockSite(self._runner, self._socket).start()
         self._spawn(self._housekeeping())
         if self.config.firehose_per_s > 0:
-            self._spawn(self.rtds.run_firehose(self.config.firehose_per_s))
+            self._spawn(self.crowd.run_firehose(self.config.firehose_per_s))
         if self._feed is not None:
             self._spawn(self._play(self._feed))
             if not self.config.paused:
@@ -273,6 +276,12 @@ class SimServer:
         if approved is not None:
             account.tokens_approved = approved
 
+    def link_wallet(self, signer: str, wallet: str, signature_type: int) -> None:
+        """Make `wallet` `signer`'s proxy (signature type 1) or Safe (2): the maker its orders
+        must name, and the account they debit and `GET /balance-allowance` reports. Without
+        a link, the signer's first such order that passes the signature checks makes it."""
+        self.state.link_wallet(signer, wallet, signature_type)
+
     def on_order_arrival(self, hook: Callable[[str, Any], None]) -> None:
         """Call `hook(order_hash, body)` for every order posted, before it is processed."""
         self.clob.arrival_hooks.append(hook)
@@ -325,6 +334,7 @@ class SimServer:
                 "signer": o.recovered_signer,  # recovered from the signature
                 "order_signer": o.signer,  # what the order says
                 "maker": o.maker,
+                "signature_type": o.signature_type,
                 "owner": o.owner,
                 "token_id": o.token_id,
                 "side": o.side,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import random
+import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -24,6 +25,11 @@ from polycopy.sim.book import Book
 from polycopy.sim.settings import SimConfig
 
 BUY, SELL = "BUY", "SELL"
+# signature types whose funds sit in a wallet apart from the signer (reference §4.3): the
+# simulator cannot derive a proxy's or Safe's address as the chain does (CREATE2), so it is
+# linked to its signer explicitly or by the signer's first order that names it
+WALLET_SIGNATURE_TYPES = (1, 2)
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _COMPLEMENTS = {"Yes": "No", "No": "Yes", "Up": "Down", "Down": "Up"}
 
 
@@ -87,7 +93,10 @@ class ActivityFill:
     role: str  # taker | maker
     profile: Profile
     visible_at: float  # wall time from which the Data API shows it
-    origin: str  # feed (a leader trade) | clob (a fill of an order posted to this simulator)
+    # feed (a leader trade) | clob (a fill of an order posted to this simulator) | crowd (a
+    # firehose trade of another wallet) | counterparty (another wallet's maker side of a feed
+    # or clob taker fill)
+    origin: str
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -186,13 +195,14 @@ class SimOrder:
     order_type: str
     maker_amount: int
     taker_amount: int
-    price: Decimal  # the limit the amounts imply, on the tick grid
+    price: Decimal  # the limit the amounts imply, as the venue reads it (see clob.py)
     original_size: Decimal  # shares
     expiration: int
     created_at: float
     status: str  # live | matched | killed | canceled | rejected
     error: str = ""
     recovered_signer: str = ""  # whose key made the signature ("" if none could be recovered)
+    signature_type: int = 0
     size_matched: Decimal = ZERO
     cash_matched: Decimal = ZERO
     trade_ids: list[str] = field(default_factory=list)
@@ -230,11 +240,16 @@ class SimState:
         self.books: dict[str, Book] = {}
         self.fills: list[ActivityFill] = []  # leader trades (origin feed), in emission order
         self._by_wallet: dict[str, list[ActivityFill]] = {}
+        # other wallets' fills (crowd, counterparty): only the latest, oldest first
+        self._others: deque[ActivityFill] = deque()
+        self._others_by_wallet: dict[str, deque[ActivityFill]] = {}
         self._holdings: dict[str, dict[str, Holding]] = {}
         self._unsettled: deque[ActivityFill] = deque()
         self._profiles: dict[str, Profile] = {}
         self.leaders: set[str] = set()
         self.accounts: dict[str, Account] = {}
+        # (signer, signature type 1 proxy | 2 Safe) → the wallet that holds its funds
+        self.wallets: dict[tuple[str, int], str] = {}
         self.orders: dict[str, SimOrder] = {}
         self.clob_trades: list[ClobTrade] = []
         self._seq = 0
@@ -445,9 +460,58 @@ class SimState:
             if book.follow_trade(side, price, fill.size, now_ms):
                 self._announce_book(book)
 
+    def record_other_fill(
+        self,
+        wallet: str,
+        profile: Profile,
+        token: Token,
+        side: str,
+        price: Decimal,
+        size: Decimal,
+        tx_hash: str,
+        *,
+        role: str,
+        origin: str,
+        timestamp: int | None = None,
+    ) -> ActivityFill:
+        """A fill of a wallet nobody follows: shown by the trade feeds and RTDS, kept only
+        among the latest `other_fills_kept`, moving neither books nor positions."""
+        now = self.clock()
+        self._seq += 1
+        fill = ActivityFill(
+            seq=self._seq,
+            wallet=wallet.lower(),
+            market=self._market_of_token[token.token_id],
+            token=token,
+            side=side,
+            price=price,
+            size=size,
+            timestamp=int(now) if timestamp is None else timestamp,
+            tx_hash=tx_hash,
+            role=role,
+            profile=profile,
+            visible_at=now + self.config.data_api_lag_s,
+            origin=origin,
+        )
+        self._others.append(fill)
+        self._others_by_wallet.setdefault(fill.wallet, deque()).append(fill)
+        while len(self._others) > self.config.other_fills_kept:
+            oldest = self._others.popleft()
+            theirs = self._others_by_wallet[oldest.wallet]
+            theirs.popleft()
+            if not theirs:
+                del self._others_by_wallet[oldest.wallet]
+        for listener in self.listeners:
+            listener.fill_recorded(fill)
+        return fill
+
     def fills_of(self, wallet: str) -> list[ActivityFill]:
         """The wallet's fills the Data API can show now, oldest first."""
-        rows = self._by_wallet.get(wallet.lower(), [])
+        key = wallet.lower()
+        rows = self._by_wallet.get(key, [])
+        others = self._others_by_wallet.get(key)
+        if others:  # a wallet nobody follows (its fills can come out of time order)
+            rows = sorted((*rows, *others), key=lambda f: f.sort_key)
         now = self.clock()
         if rows and rows[-1].visible_at <= now:
             return rows
@@ -456,6 +520,7 @@ class SimState:
     def all_fills(self) -> list[ActivityFill]:
         now = self.clock()
         visible = [f for rows in self._by_wallet.values() for f in rows if f.visible_at <= now]
+        visible += [f for f in self._others if f.visible_at <= now]
         visible.sort(key=lambda f: f.sort_key)
         return visible
 
@@ -554,8 +619,30 @@ class SimState:
         key = address.lower()
         account = self.accounts.get(key)
         if account is None:
-            account = self.accounts[key] = Account(collateral=self.config.default_collateral)
+            account = self.accounts[key] = self.fresh_account()
         return account
+
+    def fresh_account(self) -> Account:
+        """What an account nobody funded holds."""
+        return Account(collateral=self.config.default_collateral)
+
+    def link_wallet(self, signer: str, wallet: str, signature_type: int) -> None:
+        """`wallet` is `signer`'s proxy (type 1) or Safe (type 2): its orders' maker, whose
+        account they debit and whose balance `GET /balance-allowance` reports."""
+        if signature_type not in WALLET_SIGNATURE_TYPES:
+            raise ValueError(f"signature_type: expected one of {WALLET_SIGNATURE_TYPES}")
+        for name, address in (("signer", signer), ("wallet", wallet)):
+            if not _ADDRESS.match(address):
+                raise ValueError(f"{name}: not an address: {address!r}")
+        self.wallets[(signer.lower(), signature_type)] = wallet.lower()
+
+    def wallet_of(self, signer: str, signature_type: int) -> str | None:
+        """The address whose funds an order of `signer` under `signature_type` moves: the
+        signer itself for an EOA (type 0), its linked proxy or Safe otherwise (None: none is
+        known yet)."""
+        if signature_type == 0:
+            return signer.lower()
+        return self.wallets.get((signer.lower(), signature_type))
 
     def record_order(self, order: SimOrder) -> None:
         self.orders[order.order_hash] = order

@@ -45,3 +45,30 @@ def to_base_units(value: Decimal) -> int:
 def compact(value: Any) -> str:
     """JSON without spaces, as the venues send it."""
     return json.dumps(value, separators=(",", ":"))
+
+
+# Data API v2 error codes by status (reference §1.6); other statuses map by class
+_V2_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "rate_limited",
+    500: "internal",
+    503: "dependency_unavailable",
+}
+
+
+def v2_error_body(
+    status: int, message: str, trace_id: str, *, parameter: str | None = None
+) -> dict[str, Any]:
+    """A Data API v2 error: `{"error", "code", "retryable", "trace_id", "parameter"?}`."""
+    code = _V2_CODES.get(status) or ("internal" if status >= 500 else "invalid_request")
+    body: dict[str, Any] = {
+        "error": message,
+        "code": code,
+        "retryable": status == 429 or status >= 500,
+        "trace_id": trace_id,
+    }
+    if parameter:
+        body["parameter"] = parameter
+    return body

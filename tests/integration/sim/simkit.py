@@ -150,18 +150,22 @@ class Trader:
         neg_risk: bool = False,
         expiration: int = 0,
         signer_key: Any = None,
+        maker: str | None = None,
+        signature_type: int = 0,
         **wire: Any,
     ) -> dict[str, Any]:
-        """A signed POST /order body. `wire` overrides fields after signing (to tamper)."""
+        """A signed POST /order body. `wire` overrides fields after signing (to tamper).
+        `maker` and `signature_type` make it a proxy (1) or Safe (2) wallet's order."""
+        funder = maker or self.address
         message = {
             "salt": secrets.randbits(64),
-            "maker": self.address,
+            "maker": funder,
             "signer": self.address,
             "tokenId": int(token_id),
             "makerAmount": maker_amount,
             "takerAmount": taker_amount,
             "side": 0 if side == "BUY" else 1,
-            "signatureType": 0,
+            "signatureType": signature_type,
             "timestamp": int(time.time() * 1000),
             "metadata": ZERO32,
             "builder": ZERO32,
@@ -201,14 +205,14 @@ class Trader:
         signed = signer.sign_typed_data(full_message=typed)
         order = {
             "salt": message["salt"],
-            "maker": self.address,
+            "maker": funder,
             "signer": self.address,
             "tokenId": token_id,
             "makerAmount": str(maker_amount),
             "takerAmount": str(taker_amount),
             "side": side,
             "expiration": str(expiration),
-            "signatureType": 0,
+            "signatureType": signature_type,
             "timestamp": str(message["timestamp"]),
             "metadata": ZERO32,
             "builder": ZERO32,

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import pytest
 from eth_account import Account
 from simkit import Trader, eventually, next_json
 from websockets.asyncio.client import connect
@@ -183,13 +184,15 @@ async def test_the_venue_refuses_with_its_own_words(
     )
     assert error.endswith("Price (0.995) breaks minimum tick size rule: 0.01")
     status, error = await refusal(trader.order(token, "BUY", 9_990_000, 10_000_000))
+    assert error.endswith("Price (0.999) breaks minimum tick size rule: 0.01")  # FAK alike
+    status, error = await refusal(trader.order(token, "BUY", 10_000_000, 10_000_000))
     assert error.endswith("Price (1) breaks minimum tick size rule: 0.01")
-    status, error = await refusal(trader.order(token, "BUY", 5_001_000, 9_000_000))
+    status, error = await refusal(trader.order(token, "BUY", 5_001_000, 9_805_800))  # 0.51
     assert error == (
         "invalid amounts, the market buy orders maker amount supports a max accuracy of 2 "
         "decimals, taker amount a max of 4 decimals"
     )
-    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 9_000_001))
+    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 9_803_901))
     assert error.startswith("invalid amounts, the market buy orders")
     status, error = await refusal(trader.order(token, "BUY", 500_000, 1_000_000))
     assert error == "invalid amount for a marketable BUY order ($0.5), min size: $1"
@@ -200,32 +203,121 @@ async def test_the_venue_refuses_with_its_own_words(
     status, error = await refusal(trader.order(token, "SELL", 5_000_000, 2_000_000))
     assert (status, error) == (400, "not enough balance / allowance")  # no shares to sell
     sim.set_balance(trader.address, collateral=D(3))
-    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 9_000_000))
+    status, error = await refusal(trader.order(token, "BUY", 5_000_000, 10_000_000))
     assert (status, error) == (400, "not enough balance / allowance")
     statuses = {o["status"] for o in sim.orders()}
     assert statuses == {"rejected"}
-    assert len(sim.orders()) == 9
+    assert len(sim.orders()) == 10
+
+
+async def test_a_marketable_order_is_held_to_the_tick_grid_like_a_limit_order(
+    sim: SimServer, trader: Trader, market: Market
+) -> None:
+    token = pinned(sim, market)
+    sim.set_balance(trader.address, token_id=token, shares=D(50))
+    for order_type in ("FAK", "FOK", "GTC"):  # $5.55 for 10 shares: 0.555 on a 0.01 grid
+        order = trader.order(token, "BUY", units("5.55"), units("10"), order_type=order_type)
+        status, body = await trader.post_order(order)
+        assert status == 400
+        assert body["error"].endswith("Price (0.555) breaks minimum tick size rule: 0.01")
+    status, body = await trader.post_order(trader.order(token, "SELL", units("10"), units("4.85")))
+    assert status == 400
+    assert body["error"].endswith("Price (0.485) breaks minimum tick size rule: 0.01")
+    # a FAK's received side is rounded to 4 decimals: $5.55 at 0.56 asks for 9.9107 shares
+    # (5.55 / 9.9107 = 0.560001…), which the venue reads back as 0.56
+    status, body = await trader.post_order(
+        trader.order(token, "BUY", units("5.55"), units("9.9107"))
+    )
+    assert (status, body["status"]) == (200, "matched")
+    assert sim.orders()[-1]["price"] == "0.56"
+    assert {o["status"] for o in sim.orders()[:-1]} == {"rejected"}
+
+
+async def test_after_a_tick_change_a_fak_on_the_old_grid_is_refused(
+    sim: SimServer, trader: Trader
+) -> None:
+    token = sim.add_market(D("0.50"), tick_size=D("0.001")).tokens[0].token_id
+    sim.set_book(token, bids=[(D("0.49"), D(100))], asks=[(D("0.555"), D(100))])
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5.55"), units("10")))
+    assert (status, body["status"], body["takingAmount"]) == (200, "matched", "10")
+    sim.change_tick(token, D("0.01"))  # the resting asks move up onto the new grid: 0.56
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5.55"), units("10")))
+    refused = sim.orders()[-1]
+    assert (status, body) == (
+        400,
+        {
+            "error": f"order {refused['order_hash']} is invalid. Price (0.555) breaks minimum "
+            "tick size rule: 0.01"
+        },
+    )
+    assert refused["status"] == "rejected"
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5.6"), units("10")))
+    assert (status, body["status"], body["takingAmount"]) == (200, "matched", "10")
+    assert sim.orders()[-1]["price"] == "0.56"
+
+
+async def test_the_marketable_minimum_is_a_dollar_for_buys_and_a_choice_for_sells(
+    session: aiohttp.ClientSession,
+) -> None:
+    # BUY: $1 of pUSD offered, not the 5-share limit-order minimum (reference §3.4)
+    async with SimServer(SimConfig.instant()) as sim:
+        trader = await Trader(session, sim.url).login()
+        token = pinned(sim, sim.add_market())
+        status, body = await trader.post_order(
+            trader.order(token, "BUY", units("0.99"), units("1.98"))
+        )
+        assert (status, body) == (
+            400,
+            {"error": "invalid amount for a marketable BUY order ($0.99), min size: $1"},
+        )
+        status, body = await trader.post_order(trader.order(token, "BUY", units("1"), units("2")))
+        assert (status, body["status"], body["takingAmount"]) == (200, "matched", "2")
+        # SELL: the venue documents no minimum; by default there is none
+        sim.set_balance(trader.address, token_id=token, shares=D(10))
+        status, body = await trader.post_order(
+            trader.order(token, "SELL", units("1"), units("0.4"))
+        )
+        assert (status, body["status"], body["takingAmount"]) == (200, "matched", "0.49")
+    expected = {
+        "notional": "invalid amount for a marketable SELL order ($0.4), min size: $1",
+        "shares": "is invalid. Size (1) lower than the minimum: 5",
+    }
+    for rule, error in expected.items():
+        async with SimServer(SimConfig.instant(marketable_sell_minimum=rule)) as sim:
+            trader = await Trader(session, sim.url).login()
+            token = pinned(sim, sim.add_market())
+            sim.set_balance(trader.address, token_id=token, shares=D(10))
+            order = trader.order(token, "SELL", units("1"), units("0.4"))
+            status, body = await trader.post_order(order)
+            assert status == 400
+            assert body["error"].endswith(error)
+            status, body = await trader.post_order(
+                trader.order(token, "SELL", units("5"), units("2.4"))  # $2.4, 5 shares: passes
+            )
+            assert (status, body["status"]) == (200, "matched")
+    with pytest.raises(ValueError, match="marketable_sell_minimum"):
+        SimConfig(marketable_sell_minimum="dollar")
 
 
 async def test_signatures_signers_owners_and_auth_are_checked(
     sim: SimServer, trader: Trader, session: aiohttp.ClientSession, market: Market
 ) -> None:
     token = pinned(sim, market)
-    tampered = trader.order(token, "BUY", units("5"), units("9"), makerAmount=str(units("6")))
+    tampered = trader.order(token, "BUY", units("5"), units("9.8039"), makerAmount=str(units("6")))
     assert await trader.post_order(tampered) == (400, {"error": "invalid signature"})
 
     stranger = Account.create()
-    forged = trader.order(token, "BUY", units("5"), units("9"), signer_key=stranger)
+    forged = trader.order(token, "BUY", units("5"), units("9.8039"), signer_key=stranger)
     assert await trader.post_order(forged) == (400, {"error": "invalid signature"})
 
     other = await Trader(session, sim.url).login()
-    theirs = other.order(token, "BUY", units("5"), units("9"))
+    theirs = other.order(token, "BUY", units("5"), units("9.8039"))
     theirs["owner"] = trader.creds["apiKey"]
     assert await trader.post_order(theirs) == (
         400,
         {"error": "the order signer address has to be the address of the API KEY"},
     )
-    mine = trader.order(token, "BUY", units("5"), units("9"))
+    mine = trader.order(token, "BUY", units("5"), units("9.8039"))
     mine["owner"] = other.creds["apiKey"]
     assert await trader.post_order(mine) == (
         400,
@@ -233,7 +325,7 @@ async def test_signatures_signers_owners_and_auth_are_checked(
     )
 
     trader.clock_offset = 45  # beyond the ±30 s the venue allows
-    status, body = await trader.post_order(trader.order(token, "BUY", units("5"), units("9")))
+    status, body = await trader.post_order(trader.order(token, "BUY", units("5"), units("9.8039")))
     assert (status, body) == (401, {"error": "Unauthorized/Invalid api key"})
     trader.clock_offset = 0
     headers = trader.l2_headers("POST", "/order", "{}")
@@ -245,6 +337,72 @@ async def test_signatures_signers_owners_and_auth_are_checked(
     forged_order = next(o for o in sim.orders() if o["order_signer"] == trader.address)
     assert forged_order["signer"] != trader.address  # the key that really signed
     assert {o["signer"] for o in sim.orders()} >= {stranger.address, other.address}
+
+
+async def balance(trader: Trader, signature_type: int, token_id: str | None = None) -> str:
+    params = {"asset_type": "CONDITIONAL" if token_id else "COLLATERAL"}
+    params["signature_type"] = str(signature_type)
+    if token_id:
+        params["token_id"] = token_id
+    status, body = await trader.request("GET", "/balance-allowance", params=params)
+    assert status == 200, body
+    return str(body["balance"])
+
+
+async def test_proxy_and_safe_orders_move_the_wallet_balance_allowance_reports(
+    sim: SimServer, trader: Trader, session: aiohttp.ClientSession, market: Market
+) -> None:
+    token = pinned(sim, market)
+    safe, proxy = Account.create().address, Account.create().address
+    sim.link_wallet(trader.address, safe, 2)
+    sim.set_balance(safe, collateral=D(20))
+    sim.set_balance(trader.address, collateral=D(7))
+    assert (await balance(trader, 2), await balance(trader, 0)) == ("20000000", "7000000")
+    order = trader.order(token, "BUY", units("5"), units("10"), maker=safe, signature_type=2)
+    status, body = await trader.post_order(order)  # 0.50: takes 10 shares for $5
+    assert (status, body["status"], body["makingAmount"]) == (200, "matched", "5")
+    assert await balance(trader, 2) == "15000000"  # the Safe paid
+    assert await balance(trader, 2, token) == "10000000"  # and holds the shares
+    assert (await balance(trader, 0), await balance(trader, 0, token)) == ("7000000", "0")
+    assert sim.orders()[-1]["signature_type"] == 2
+
+    # a proxy nobody linked: the signer's first proxy order names it, later ones must too
+    assert await balance(trader, 1) == "10000000000"  # what a fresh wallet holds
+    order = trader.order(token, "BUY", units("5.1"), units("10"), maker=proxy, signature_type=1)
+    assert (await trader.post_order(order))[0] == 200
+    assert await balance(trader, 1) == str(10_000_000_000 - 5_100_000)
+    elsewhere = Account.create().address
+    order = trader.order(token, "BUY", units("5.1"), units("10"), maker=elsewhere, signature_type=1)
+    assert await trader.post_order(order) == (400, {"error": "invalid signature"})
+    async with session.post(
+        sim.url + "/_sim/wallet", json={"signer": trader.address, "wallet": "0x1"}
+    ) as resp:
+        assert resp.status == 400
+
+
+async def test_a_tampered_or_forged_safe_order_is_refused(
+    sim: SimServer, trader: Trader, market: Market
+) -> None:
+    token = pinned(sim, market)
+    safe = Account.create().address
+    sim.link_wallet(trader.address, safe, 2)
+
+    def safe_order(**options: Any) -> dict[str, Any]:
+        return trader.order(
+            token, "BUY", units("5"), units("10"), maker=safe, signature_type=2, **options
+        )
+
+    # its maker is not the signer, so only recovering the signer from the signature tells
+    tampered = safe_order(makerAmount=str(units("6")), takerAmount=str(units("12")))
+    assert await trader.post_order(tampered) == (400, {"error": "invalid signature"})
+    stranger = Account.create()
+    forged = safe_order(signer_key=stranger)
+    assert await trader.post_order(forged) == (400, {"error": "invalid signature"})
+    assert sim.orders()[-1]["signer"] == stranger.address
+    assert {o["status"] for o in sim.orders()} == {"rejected"}
+    assert sim.state.account(safe).collateral == D(10_000)  # nothing moved
+    status, body = await trader.post_order(safe_order())
+    assert (status, body["status"]) == (200, "matched")
 
 
 async def test_a_hash_posted_twice_is_refused_as_duplicated_and_visible(
@@ -291,10 +449,10 @@ async def test_neg_risk_orders_are_signed_for_the_neg_risk_exchange(
     sim: SimServer, trader: Trader
 ) -> None:
     token = sim.add_market(neg_risk=True).tokens[0].token_id
-    wrong = trader.order(token, "BUY", units("5"), units("9"), neg_risk=False)
+    wrong = trader.order(token, "BUY", units("5"), units("9.8039"), neg_risk=False)
     assert await trader.post_order(wrong) == (400, {"error": "invalid signature"})
     status, body = await trader.post_order(
-        trader.order(token, "BUY", units("5"), units("9"), neg_risk=True)
+        trader.order(token, "BUY", units("5"), units("9.8039"), neg_risk=True)
     )
     assert (status, body["status"]) == (200, "matched")
 

@@ -10,7 +10,7 @@ import aiohttp
 from simkit import assert_same_shape, recorded
 
 from conftest import LEADER, WHALE
-from polycopy.sim import SimConfig, SimServer
+from polycopy.sim import ErrorStatus, RateLimit, SimConfig, SimServer
 from polycopy.sim.state import Market
 
 
@@ -136,6 +136,52 @@ async def test_v2_cursor_paging_is_complete_and_refuses_offset(
     assert error["parameter"] == "offset"
 
 
+async def test_v2_trade_filters_take_either_case_and_default_to_a_hundredth_of_a_share(
+    sim: SimServer, session: aiohttp.ClientSession, market: Market
+) -> None:
+    token = market.tokens[0].token_id
+    for size in ("0.005", "2", "8", "14"):  # $0.0025, $1, $4, $7 at 0.5
+        sim.emit_trade(LEADER, token, "BUY", Decimal("0.5"), Decimal(size))
+
+    async def sizes(route: str, **params: Any) -> list[float]:
+        status, body = await get(session, sim.url + route, user=LEADER, **params)
+        assert status == 200, body
+        rows = body["data"] if isinstance(body, dict) else body
+        return sorted(r["size"] for r in rows)
+
+    assert await sizes("/v2/trades", filterType="CASH", filterAmount=5) == [14]
+    assert await sizes("/v2/trades", filter_type="CASH", filter_amount=5) == [14]
+    assert await sizes("/v2/trades", filterAmount=8) == [8, 14]  # TOKENS by default
+    assert await sizes("/v2/trades", filter_type="CASH") == [2, 8, 14]  # at least $0.01
+    assert await sizes("/v2/trades") == [2, 8, 14]  # 0.01 share by default hides dust
+    assert await sizes("/v2/trades", filter_amount=0) == [0.005, 2, 8, 14]
+    assert await sizes("/trades") == [0.005, 2, 8, 14]  # v1 has no default filter
+    assert await sizes("/trades", filterType="CASH", filterAmount=5) == [14]
+    status, error = await get(session, sim.url + "/trades", user=LEADER, filterType="CASH")
+    assert (status, error) == (400, {"error": "filterType and filterAmount go together"})
+
+
+async def test_http_faults_on_v2_routes_answer_in_the_v2_error_shape(
+    sim: SimServer, session: aiohttp.ClientSession
+) -> None:
+    sim.faults.arm(RateLimit(path="/v2/*", retry_after_s=3))
+    sim.faults.arm(ErrorStatus(path="/v2/*", status=503))
+    sim.faults.arm(ErrorStatus(path="/v2/*", status=500))
+    for status, code in ((429, "rate_limited"), (503, "dependency_unavailable"), (500, "internal")):
+        async with session.get(sim.url + "/v2/trades", params={"user": LEADER}) as resp:
+            body = await resp.json()
+            assert resp.status == status
+            assert set(body) == {"error", "code", "retryable", "trace_id"}
+            assert (body["code"], body["retryable"]) == (code, True)
+            assert resp.headers["x-trace-id"] == body["trace_id"]
+            if status != 500:
+                assert resp.headers["Retry-After"] == ("3" if status == 429 else "1")
+    sim.faults.arm(ErrorStatus(path="/*", status=500))
+    async with session.get(sim.url + "/trades", params={"user": LEADER}) as resp:
+        assert (resp.status, await resp.json()) == (500, {"error": "Internal Server Error"})
+        assert "x-trace-id" not in resp.headers  # v1 keeps its own shape
+
+
 async def test_trades_hide_maker_fills_unless_asked_and_positions_follow_trades(
     sim: SimServer, session: aiohttp.ClientSession, market: Market
 ) -> None:
@@ -155,6 +201,38 @@ async def test_trades_hide_maker_fills_unless_asked_and_positions_follow_trades(
     _, value = await get(session, sim.url + "/value", user=LEADER)
     expected = sum(Decimal(str(p["currentValue"])) for p in positions)
     assert abs(Decimal(str(value[0]["value"])) - expected) < Decimal("0.001")
+
+
+async def test_other_wallets_trades_reach_the_trade_feeds_and_only_the_latest_are_kept(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with SimServer(SimConfig.instant(other_fills_kept=30)) as sim:
+        market = sim.add_market()
+        token = market.tokens[0].token_id
+        fill = sim.emit_trade(LEADER, token, "BUY", Decimal("0.5"), Decimal(8))
+        _, rows = await get(session, sim.url + "/trades", takerOnly="false")
+        maker = next(r for r in rows if r["proxyWallet"] != LEADER)
+        assert maker["transactionHash"] == fill.tx_hash  # the leader's counterparty
+        assert (maker["side"], maker["size"], maker["asset"]) == ("SELL", 8, token)
+        _, theirs = await get(session, sim.url + "/trades", user=maker["proxyWallet"])
+        assert theirs == []  # a maker row: hidden by the default takerOnly=true
+        _, theirs = await get(
+            session, sim.url + "/v2/trades", user=maker["proxyWallet"], taker_only="false"
+        )
+        assert [r["transaction_hash"] for r in theirs["data"]] == [fill.tx_hash]
+
+        crowd = [sim.crowd.trade(market) for _ in range(40)]  # what the firehose emits
+        _, rows = await get(session, sim.url + "/trades", limit=1000)
+        others = [r for r in rows if r["proxyWallet"] != LEADER]
+        assert [r["transactionHash"] for r in others] == [f.tx_hash for f in crowd[-30:]][::-1]
+        assert [r["transactionHash"] for r in rows if r["proxyWallet"] == LEADER] == [
+            fill.tx_hash  # the leader's own rows are never dropped
+        ]
+        someone = crowd[-1]
+        _, activity = await get(session, sim.url + "/activity", user=someone.wallet)
+        assert someone.tx_hash in {a["transactionHash"] for a in activity}
+        _, positions = await get(session, sim.url + "/positions", user=someone.wallet)
+        assert positions == []  # no positions are kept for them
 
 
 async def test_the_data_api_shows_a_trade_only_after_its_lag(

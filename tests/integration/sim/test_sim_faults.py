@@ -76,7 +76,7 @@ async def test_5xx_425_and_html_403(
     assert (status, headers["Retry-After"]) == (503, "1")
     sim.faults.arm(ErrorStatus(path="/order", method="POST", status=425))
     token = market.tokens[0].token_id
-    status, _ = await trader.post_order(trader.order(token, "BUY", 5_000_000, 9_000_000))
+    status, _ = await trader.post_order(trader.order(token, "BUY", 5_000_000, 9_803_900))
     assert status == 425
     assert sim.orders() == []  # refused before the venue looked at it
     html = "<html><body>Attention Required! | Cloudflare</body></html>"
@@ -109,7 +109,7 @@ async def test_accept_then_hang_matches_the_order_but_never_answers(
     sim: SimServer, trader: Trader, market: Market
 ) -> None:
     sim.faults.arm(AcceptThenHang())
-    body = json.dumps(trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_000_000))
+    body = json.dumps(trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_803_900))
     with pytest.raises(asyncio.TimeoutError):
         await trader.post_order(body, wait_s=0.5)
     (order,) = sim.orders()
@@ -127,7 +127,7 @@ async def test_accept_then_close(sim: SimServer, trader: Trader, market: Market)
     sim.faults.arm(AcceptThenHang(close=True))
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await trader.post_order(
-            trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_000_000)
+            trader.order(market.tokens[0].token_id, "BUY", 5_000_000, 9_803_900)
         )
     assert sim.orders()[0]["status"] == "matched"
 
@@ -146,6 +146,43 @@ async def test_probability_is_seeded_and_faults_clear(
     assert (await arm(session, sim, {"fault": "nope"}))[0] == 400
 
 
+async def test_the_control_routes_refuse_what_they_cannot_do_and_arm_all_or_nothing(
+    sim: SimServer, session: aiohttp.ClientSession, market: Market
+) -> None:
+    token = market.tokens[0].token_id
+    status, body = await arm(session, sim, {"clear": "x"})
+    assert status == 400
+    assert body["error"].startswith("clear: expected true or a fault id")
+    good = {"fault": "rate_limit", "path": "/time"}
+    refused = [
+        ([good, {"fault": "silence", "channel": "nowhere"}], "[1] silence: channel"),
+        ([good, {"fault": "tick_size_change", "token_id": "1", "tick_size": "0.1"}], "unknown"),
+        ({"fault": "tick_size_change", "token_id": token, "tick_size": "0"}, "tick_size"),
+        ({"fault": "slow", "delay_s": "abc"}, "slow.delay_s: expected float"),
+        ({"fault": "partial_fill", "fraction": "2"}, "fraction"),
+        ({"fault": "rate_limit", "times": 0}, "times"),
+        ([], "non-empty list"),
+    ]
+    for fault, reason in refused:
+        status, body = await arm(session, sim, fault)
+        assert status == 400, fault
+        assert reason in body["error"], body
+    assert sim.faults.listing() == []  # the good entries before a bad one were not armed
+    assert market.tick_size == D("0.01")
+    for route in ("/_sim/requests", "/_sim/trades"):
+        async with session.get(sim.url + route, params={"since": "abc"}) as resp:
+            assert resp.status == 400
+            assert "since" in (await resp.json())["error"]
+    async with session.post(sim.url + "/_sim/emit", json=["not a row"]) as resp:
+        assert resp.status == 400
+    status, body = await arm(session, sim, [good, {"fault": "silence", "channel": "rtds"}])
+    assert status == 200
+    first, second = body["armed"]
+    assert [f["id"] for f in sim.faults.listing()] == [first, second]
+    assert await arm(session, sim, {"clear": first}) == (200, {"cleared": 1})
+    assert [f["id"] for f in sim.faults.listing()] == [second]
+
+
 # --- streams ---------------------------------------------------------------------------------
 async def test_a_silent_stream_still_answers_ping(sim: SimServer, market: Market) -> None:
     token = market.tokens[0].token_id
@@ -159,6 +196,23 @@ async def test_a_silent_stream_still_answers_ping(sim: SimServer, market: Market
         sim.faults.clear()
         sim.emit_trade(LEADER, token, "BUY", D("0.5"), D(2))
         assert (await next_json(ws))["payload"]["size"] == 2
+
+
+async def test_the_market_channel_initial_dump_goes_through_stream_faults(
+    sim: SimServer, market: Market
+) -> None:
+    yes, no = (t.token_id for t in market.tokens)
+    async with connect(sim.clob_ws_url + "/market", ping_interval=None) as ws:
+        sim.faults.arm(Silence(channel="market", times=1))
+        await ws.send(json.dumps({"assets_ids": [yes], "type": "market"}))
+        await ws.send("PING")
+        assert await asyncio.wait_for(ws.recv(), 2) == "PONG"  # no dump came before it
+        sim.faults.arm(Duplicated(channel="market"))
+        await ws.send(json.dumps({"operation": "subscribe", "assets_ids": [no]}))
+        first, second = await next_json(ws), await next_json(ws)
+    assert first == second
+    assert [e["asset_id"] for e in first] == [no]
+    assert [f["fault"] for f in sim.faults.fired] == ["silence", "duplicate"]
 
 
 @pytest.mark.parametrize("style", ["bad_values", "garbage"])

@@ -16,11 +16,15 @@ from eth_account import Account
 from polymarket import AsyncSecureClient
 from polymarket._internal.environment import get_environment_config
 from polymarket.models.clob.order_response import AcceptedOrder
+from polymarket.models.clob.requests import PriceRequest
 from simkit import Trader
 
 from polycopy.execution.sdk_env import environment_for
 from polycopy.sim import SimServer
 from polycopy.sim.state import Market
+
+D = Decimal
+LEADER = "0x6031b6eed1c97e853c6e0f03ad3ce3529351f96d"
 
 
 @pytest.fixture
@@ -117,3 +121,31 @@ async def test_a_bad_signature_from_the_sdk_is_refused(
     body["order"]["makerAmount"] = str(signed.maker_amount)
     status, accepted = await trader.post_order(json.dumps(body))
     assert (status, accepted["status"]) == (200, "matched")
+
+
+async def test_the_sdk_reads_batch_prices_and_cancels_a_market_s_orders(
+    sim: SimServer, market: Market, client: tuple[AsyncSecureClient, str]
+) -> None:
+    sdk, _ = client
+    yes, no = (t.token_id for t in market.tokens)
+    sim.set_book(yes, bids=[(D("0.48"), D(10))], asks=[(D("0.52"), D(10))])
+    sim.emit_trade(LEADER, no, "SELL", D("0.47"), D(3))
+    # the unpinned book follows the SELL: bids from 0.47, asks from 0.48
+    assert await sdk.get_midpoints(token_ids=[yes, no]) == {yes: D("0.5"), no: D("0.475")}
+    prices = await sdk.get_prices(
+        requests=[PriceRequest(token_id=yes, side="BUY"), PriceRequest(token_id=yes, side="SELL")]
+    )
+    assert prices == {yes: {"BUY": D("0.48"), "SELL": D("0.52")}}  # BUY: the best bid
+    assert (await sdk.get_spreads(token_ids=[yes]))[yes] == D("0.04")
+    (last,) = await sdk.get_last_trade_prices(token_ids=[no])
+    assert (last.asset_id, last.price, last.side) == (no, D("0.47"), "SELL")
+    for token in (yes, no):
+        resting = await sdk.place_limit_order(
+            token_id=token, side="BUY", price=D("0.3"), size=D("10")
+        )
+        assert resting.status == "live"
+    canceled = await sdk.cancel_market_orders(token_id=yes)
+    assert len(canceled.canceled) == 1
+    assert {o["token_id"]: o["status"] for o in sim.orders()} == {yes: "canceled", no: "live"}
+    canceled = await sdk.cancel_market_orders(market=market.condition_id)
+    assert len(canceled.canceled) == 1

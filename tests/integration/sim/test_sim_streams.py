@@ -6,10 +6,13 @@ import asyncio
 import json
 import time
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from eth_utils.address import to_checksum_address
-from simkit import assert_same_shape, eventually, next_json, rtds
+from simkit import assert_same_shape, eventually, next_json, recorded, rtds
 from websockets.asyncio.client import connect
 
 from conftest import LEADER
@@ -91,14 +94,63 @@ async def test_ping_is_answered_with_an_empty_frame(sim: SimServer) -> None:
         assert await asyncio.wait_for(ws.recv(), 2) == ""
 
 
-async def test_the_firehose_carries_other_wallets() -> None:
+async def test_the_firehose_carries_other_wallets_with_the_leaders_among_them(
+    session: aiohttp.ClientSession,
+) -> None:
     async with SimServer(SimConfig.instant(firehose_per_s=400)) as sim:
-        sim.add_market()
+        market = sim.add_market()
         ws = await rtds(sim.rtds_url, "trades")
         async with ws:
-            frame = await next_json(ws)
-    assert frame["type"] == "trades"
-    assert frame["payload"]["proxyWallet"].lower() != LEADER
+            others = [await next_json(ws) for _ in range(20)]
+            fill = sim.emit_trade(
+                LEADER, market.tokens[0].token_id, "BUY", Decimal("0.5"), Decimal(3)
+            )
+            frames: list[dict[str, Any]] = []
+            while not any(f["payload"]["proxyWallet"].lower() == LEADER for f in frames):
+                assert len(frames) < 2_000, "the leader's frame never came"
+                frames.append(await next_json(ws))
+        async with session.get(sim.url + "/trades", params={"limit": "10000"}) as resp:
+            feed = {(r["proxyWallet"], r["transactionHash"]) for r in await resp.json()}
+    for frame in others:
+        assert_same_shape([frame], [REAL_FRAME])
+        assert_same_shape([frame["payload"]], [REAL_FRAME["payload"]])
+        assert (frame["topic"], frame["type"]) == ("activity", "trades")
+        wallet = frame["payload"]["proxyWallet"]
+        assert wallet.lower() != LEADER
+        assert wallet == to_checksum_address(wallet)
+        # the same trades the Data API's trade feed shows
+        assert (wallet.lower(), frame["payload"]["transactionHash"]) in feed
+    assert len({f["payload"]["proxyWallet"] for f in others}) > 1
+    (leader,) = [f for f in frames if f["payload"]["proxyWallet"].lower() == LEADER]
+    assert leader["payload"]["transactionHash"] == fill.tx_hash
+    assert leader["connection_id"] == others[0]["connection_id"]
+
+
+async def test_tape_gaps_shrink_by_the_speed_on_the_emitted_timestamps(tmp_path: Path) -> None:
+    """A tape with gaps of 2 s and 4 s from its first trade, played at two speeds: the RTDS
+    envelopes (ms) of its trades keep those gaps divided by the speed."""
+    tape = tmp_path / "tape.json"
+    row = recorded("activity/edulabrador__polymarket-smart-money__trades.json")[0]
+    rows = [
+        {**row, "timestamp": row["timestamp"] + gap, "transactionHash": f"0x{i + 1:064x}"}
+        for i, gap in enumerate((0, 2, 4))
+    ]
+    tape.write_text(json.dumps(rows), encoding="utf-8")
+    offsets: dict[float, list[int]] = {}
+    for speed in (4.0, 8.0):
+        async with SimServer(SimConfig.instant(tapes=(tape,), speed=speed, paused=True)) as sim:
+            ws = await rtds(sim.rtds_url, "orders_matched")
+            async with ws:
+                await eventually(
+                    lambda: any(s.state["subscriptions"] for s in sim.rtds.subscribers)
+                )
+                sim.start_playback()
+                stamps = [(await next_json(ws, 5))["timestamp"] for _ in rows]
+        offsets[speed] = [stamp - stamps[0] for stamp in stamps]
+    for speed, expected in ((4.0, (0, 500, 1_000)), (8.0, (0, 250, 500))):
+        for got, want in zip(offsets[speed], expected, strict=True):
+            # never early; late by at most what a loaded event loop adds
+            assert want - 15 <= got <= want + 300, (speed, offsets[speed])
 
 
 async def test_unsubscribe_and_slug_filters(sim: SimServer, market: Market) -> None:

@@ -7,11 +7,14 @@ from decimal import Decimal
 import pytest
 
 from polycopy.sim.faults import (
+    Fault,
     Faults,
     PartialFill,
     RateLimit,
     Silence,
+    Slow,
     TickSizeChange,
+    check_fault,
     fault_from_json,
     fault_to_json,
 )
@@ -65,3 +68,30 @@ def test_immediate_faults_are_applied_not_armed() -> None:
     assert faults.silent("market") is False
     with pytest.raises(ValueError, match="channel"):
         faults.arm(Silence(channel="nowhere"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (RateLimit(probability=1.5), "probability"),
+        (RateLimit(times=0), "times"),
+        (PartialFill(fraction=Decimal(0)), "fraction"),
+        (PartialFill(max_shares=Decimal(-1)), "max_shares"),
+        (TickSizeChange(token_id="1", tick_size=Decimal("0.02")), "tick_size"),
+        (Silence(channel="nowhere"), "channel"),
+    ],
+)
+def test_specs_that_cannot_fire_as_meant_are_refused(spec: Fault, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        check_fault(spec)
+    with pytest.raises(ValueError, match=field):
+        Faults().arm(spec)
+
+
+def test_json_field_types_are_checked() -> None:
+    with pytest.raises(ValueError, match="delay_s"):
+        fault_from_json({"fault": "slow", "delay_s": "1"})
+    with pytest.raises(ValueError, match="close"):
+        fault_from_json({"fault": "accept_then_hang", "close": 1})
+    assert fault_from_json({"fault": "slow", "delay_s": 1}) == Slow(delay_s=1)
+    assert fault_from_json({"fault": "rate_limit", "times": None}) == RateLimit(times=None)
