@@ -195,7 +195,7 @@ class ClobApi:
         if not token_id.isdigit():
             return _error("Invalid token id", 400)
         market = self.state.market_of(token_id)
-        if market is None:
+        if market is None or market.closed:
             return _error("No orderbook exists for the requested token id", 404)
         return web.json_response(self._book(market, token_id))
 
@@ -208,7 +208,9 @@ class ClobApi:
         if len(tokens) > 500:
             return _error("Payload exceeds the limit", 400)
         found = [(self.state.market_of(t), t) for t in tokens]
-        return web.json_response([self._book(m, t) for m, t in found if m is not None])
+        return web.json_response(
+            [self._book(m, t) for m, t in found if m is not None and not m.closed]
+        )
 
     def _book(self, market: Market, token_id: str) -> dict[str, object]:
         return self.state.books[token_id].wire(
@@ -244,7 +246,9 @@ class ClobApi:
         return web.json_response({"price": self._price(token_id, side)})
 
     async def midpoint(self, request: web.Request) -> web.Response:
-        _, token_id = self._market(request)
+        market, token_id = self._market(request)
+        if market.closed:  # as the venue answers for a resolved token
+            return _error("No orderbook exists for the requested token id", 404)
         return web.json_response({"mid": self._mid(token_id)})
 
     async def spread(self, request: web.Request) -> web.Response:
@@ -341,9 +345,9 @@ class ClobApi:
             return _error("market not found", 404)
         return web.json_response(
             {
-                "enable_order_book": True,
-                "active": True,
-                "closed": False,
+                "enable_order_book": not market.closed,
+                "active": not market.closed,
+                "closed": market.closed,
                 "archived": False,
                 "accepting_orders": market.accepting_orders,
                 "accepting_order_timestamp": "2026-01-01T00:00:00Z",
@@ -372,7 +376,7 @@ class ClobApi:
                         "token_id": t.token_id,
                         "outcome": t.outcome,
                         "price": number(self.state.mark(t.token_id)),
-                        "winner": False,
+                        "winner": market.winner == t.token_id,
                     }
                     for t in market.tokens
                 ],

@@ -211,14 +211,17 @@ class DataApi:
         offset = q.integer("offset", default=0, cap=10_000, clamp=False)
         sort_by = q.choice("sortBy", options=_V1_POSITION_SORTS, default="TOKENS")
         descending = q.choice("sortDirection", options=("ASC", "DESC"), default="DESC") == "DESC"
-        if q.flag("redeemable", default=False) or q.flag("mergeable", default=False):
-            return []  # simulated markets never resolve
+        if q.flag("mergeable", default=False):
+            return []  # the simulator holds one side of a market at a time
+        redeemable_only = q.flag("redeemable", default=False)
         title = (q.raw("title") or "").lower()
         markets = _lower(q.items("market"))
         rows = [
             position_row(user, h, self.state.mark(h.token.token_id))
             for h in self._open(user, threshold or ZERO)
-            if (not markets or h.market.condition_id in markets) and title in h.market.title.lower()
+            if (not markets or h.market.condition_id in markets)
+            and title in h.market.title.lower()
+            and (h.market.closed or not redeemable_only)
         ]
         assert sort_by is not None
         assert limit is not None
@@ -511,7 +514,7 @@ def position_row(wallet: str, h: Holding, mark: Decimal) -> dict[str, Any]:
         "realizedPnl": number(n["realized"]),
         "percentRealizedPnl": number(n["percent_realized"]),
         "curPrice": number(n["mark"]),
-        "redeemable": False,
+        "redeemable": m.closed,
         "mergeable": False,
         "title": m.title,
         "slug": m.slug,
@@ -549,8 +552,10 @@ def position_row_v2(wallet: str, h: Holding, mark: Decimal, state: SimState) -> 
         "total_pnl": float(n["pnl"] + n["realized"]),
         "percent_pnl": float(n["percent"]),
         "percent_realized_pnl": float(n["percent_realized"]),
-        "status": "OPEN",
-        "redeemable": False,
+        "status": ("REDEEMABLE" if m.winner == t.token_id else "REDEEMABLE_LOST")
+        if m.closed
+        else "OPEN",
+        "redeemable": m.closed,
         "mergeable": False,
         "negative_risk": m.neg_risk,
         "archived": False,

@@ -240,6 +240,10 @@ class SimServer:
             min_order_size=min_order_size,
         )
 
+    def resolve_market(self, winning_token_id: str) -> Market:
+        """Resolve the market of this token in its favour (see `SimState.resolve`)."""
+        return self.state.resolve(winning_token_id)
+
     def token(self, token_id: str) -> Token:
         market = self.state.market_of(token_id)
         if market is None:

@@ -55,6 +55,8 @@ class Market:
     event_id: str = ""
     end_date: str = "2026-12-31"
     accepting_orders: bool = True
+    closed: bool = False  # resolved: no order book any more
+    winner: str | None = None  # the winning token once resolved
     fee_rate: Decimal = ZERO
     fee_exponent: Decimal = ZERO
 
@@ -310,7 +312,11 @@ class SimState:
         return self._market_of_token.get(token_id)
 
     def mark(self, token_id: str) -> Decimal:
-        """Current price of a token: its book's mid, else its last trade, else 0.5."""
+        """Current price of a token: 1 or 0 once its market resolved, else its book's mid,
+        else 0.5."""
+        market = self._market_of_token.get(token_id)
+        if market is not None and market.winner is not None:
+            return Decimal(1) if market.winner == token_id else ZERO
         book = self.books.get(token_id)
         if book is not None:
             mid = book.mid()
@@ -340,6 +346,15 @@ class SimState:
             listener.tick_changed(market, old, tick)
         for token in market.tokens:
             self._announce_book(self.books[token.token_id])
+        return market
+
+    def resolve(self, token_id: str) -> Market:
+        """The market of `token_id` resolves with it as the winner: closed, no book, every
+        position in it worth 1 (winner) or 0, redeemable."""
+        market = self._market_of_token[token_id]
+        market.closed = True
+        market.accepting_orders = False
+        market.winner = token_id
         return market
 
     def _announce_book(self, book: Book) -> None:

@@ -15,6 +15,7 @@ from eth_account import Account
 from simkit import Trader, eventually, next_json
 from websockets.asyncio.client import connect
 
+from conftest import LEADER
 from polycopy.sim import SimConfig, SimServer
 from polycopy.sim.state import Market
 
@@ -64,6 +65,32 @@ async def test_market_metadata_routes(
     info = await get(session, f"{sim.url}/clob-markets/{neg.condition_id}")
     assert info["nr"] is True
     assert info["mts"] == 0.001
+
+
+async def test_a_resolved_market_has_no_book_and_pays_its_winner(
+    sim: SimServer, session: aiohttp.ClientSession, market: Market
+) -> None:
+    winner, loser = (t.token_id for t in market.tokens)
+    sim.emit_trade(LEADER, winner, "BUY", D("0.60"), D("100"))
+    sim.emit_trade(LEADER, loser, "BUY", D("0.40"), D("50"))
+    sim.resolve_market(winner)
+    for path in ("/book", "/midpoint"):
+        async with session.get(sim.url + path, params={"token_id": winner}) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"] == "No orderbook exists for the requested token id"
+    info = await get(session, f"{sim.url}/markets/{market.condition_id}")
+    assert (info["closed"], info["active"], info["accepting_orders"]) == (True, False, False)
+    assert {t["token_id"]: (t["winner"], t["price"]) for t in info["tokens"]} == {
+        winner: (True, 1),
+        loser: (False, 0),
+    }
+    rows = await get(session, sim.url + "/positions", user=LEADER, sizeThreshold="0")
+    assert {r["asset"]: (r["curPrice"], r["redeemable"]) for r in rows} == {
+        winner: (1, True),
+        loser: (0, True),
+    }
+    redeemable = await get(session, sim.url + "/positions", user=LEADER, redeemable="true")
+    assert len(redeemable) == 2
 
 
 async def test_api_keys_are_created_once_then_derived(
