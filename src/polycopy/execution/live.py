@@ -610,9 +610,10 @@ class LiveExecutor:
         """Our fills of the order `lookup_id` (trades where it was the taker, or a maker).
 
         The listing is bounded by construction: this account's trades of the order's token
-        and market, matched in a window around the signing time (a FAK/FOK trades only when
-        it is received). `trade_pages_max` pages at most; a listing that goes on is reported
-        as not exhaustive, never as "no more fills"."""
+        (a token belongs to one market), matched in a window around the signing time (a
+        FAK/FOK trades only when it is received; /data/trades cannot filter by order).
+        `trade_pages_max` pages at most; a listing that goes on is reported as not
+        exhaustive, never as "no more fills"."""
         after = before = None
         if intent.signed_at_ms:
             signed_s = intent.signed_at_ms // 1000
@@ -624,10 +625,7 @@ class LiveExecutor:
             fills: list[VenueFill] = []
             pages = 0
             paginator = self._client.list_account_trades(
-                asset_id=intent.asset,
-                market=intent.condition_id or None,
-                after=after,
-                before=before,
+                asset_id=intent.asset, after=after, before=before
             )
             iterator = paginator.__aiter__()
             while True:
