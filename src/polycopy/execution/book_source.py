@@ -1,7 +1,8 @@
 """Recorded order books for backtests (`replay --book-dir DIR`).
 
 DIR holds `GET /book` responses, one JSON object per file, any file name. A book's `asset_id`
-says which token it is and its `timestamp` (ms) when it was taken; a token may have many.
+says which token it is and its `timestamp` (ms) when it was taken — a file without one is
+malformed, and named as such; a token may have many.
 A trade uses the latest book of its token at or before the trade's time; books are not
 depleted by earlier fills (each trade sees the recorded book as it was).
 """
@@ -37,9 +38,15 @@ class BookDirectory:
         for path in sorted(p for p in root.iterdir() if p.is_file()):
             try:
                 payload = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-                books.append(parse_book(payload))
+                book = parse_book(payload)
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 raise BookError(f"{path}: not a /book JSON response: {exc}") from None
+            if book.timestamp_ms <= 0:  # a live /book may omit it; a recorded one must say when
+                raise BookError(
+                    f"{path}: malformed /book response: no timestamp (ms since the epoch), so"
+                    " no trade can be matched to it"
+                )
+            books.append(book)
         return cls(books)
 
     def __len__(self) -> int:

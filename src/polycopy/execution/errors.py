@@ -161,18 +161,38 @@ MESSAGE_RULES: tuple[_Rule, ...] = (
 )
 
 
+# The SDK's `RejectedOrder.code` for a 200 body. It derives every code but two from a known
+# `errorMsg`, so those are as definitive as the message. `unmatched` (the status of an order
+# that found nothing and was put on the book, which a FAK/FOK never is) and `unknown` (an
+# answer the SDK could not place: `success: false`, an odd status, an empty `errorMsg` that it
+# turns into "Unknown order failure") are not in this table: they say nothing definitive.
+CODE_RULES: dict[str, Classified] = {
+    "post_only_mode": Classified(ErrorClass.PERMANENT, RejectKind.MARKET_STATE),
+    "post_only_would_cross": Classified(ErrorClass.PERMANENT, RejectKind.MARKET_STATE),
+    "market_not_ready": Classified(ErrorClass.PERMANENT, RejectKind.MARKET_STATE),
+    "not_enough_balance": Classified(ErrorClass.PERMANENT, RejectKind.BALANCE),
+    "invalid_nonce": Classified(ErrorClass.PERMANENT, RejectKind.OTHER),
+    "invalid_expiration": Classified(ErrorClass.PERMANENT, RejectKind.OTHER),
+    "fok_not_filled": Classified(ErrorClass.UNFILLED, RejectKind.UNFILLED),
+    "fak_not_filled": Classified(ErrorClass.UNFILLED, RejectKind.UNFILLED),
+}
+
+
 def classify(status: int | None, message: str, code: str | None = None) -> Classified:
     """Sort a venue answer to `POST /order` (HTTP status, error text, error code).
 
-    `status` None means the answer came inside a 200 body (`errorMsg`).
+    `status` None means the answer came inside a 200 body (`errorMsg`). Only a known error
+    string (or an SDK code derived from one) is definitive there; anything else in a 200 —
+    an unknown message, `success: false`, a status such as `unmatched` — is AMBIGUOUS (R4):
+    the venue may have acted on the order, so it is looked up by hash, never rejected.
     """
-    if code == "post_only_mode":
-        return Classified(ErrorClass.PERMANENT, RejectKind.MARKET_STATE)
+    if code is not None and code in CODE_RULES:
+        return CODE_RULES[code]
     for rule in MESSAGE_RULES:
         if rule.pattern.search(message):
             return Classified(rule.error_class, rule.kind)
     if status is None:
-        return Classified(ErrorClass.PERMANENT, RejectKind.OTHER)
+        return Classified(ErrorClass.AMBIGUOUS, RejectKind.OTHER)
     if status == 429:
         return Classified(ErrorClass.TRANSIENT, RejectKind.RATE_LIMIT)
     if status == 425:

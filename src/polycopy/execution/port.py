@@ -16,6 +16,7 @@ from polycopy.domain.events import Side
 from polycopy.domain.money import ZERO
 from polycopy.domain.reasons import Reason
 from polycopy.domain.sizing import Execution, FillStatus, OrderPlan
+from polycopy.execution.book_walk import FeeSchedule
 from polycopy.execution.states import OrderStatus
 
 
@@ -44,6 +45,8 @@ class OrderIntent:
     signed_at_ms: int | None = None  # the signed order's own timestamp
     lookups: int = 0  # venue look-ups that found nothing
     signed_order: str | None = None  # the signed order's canonical JSON (public data)
+    fees: FeeSchedule | None = None  # the market's fee schedule when it was signed
+    venue_order_id: str | None = None  # only when the venue's id differs from order_hash
 
     def with_status(self, status: OrderStatus) -> OrderIntent:
         return replace(self, status=status)
@@ -56,6 +59,8 @@ class SignedSubmission:
     order_hash: str
     payload: str  # canonical JSON of the signed order
     signed_at_ms: int
+    # the market's fee schedule at signing: fills found after a restart are charged by it
+    fees: FeeSchedule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +145,13 @@ def not_sent(reason: Reason, detail: str) -> ExecutionReport:
 
 class SubmissionJournal(Protocol):
     def record_submission(self, intent: OrderIntent, submission: SignedSubmission) -> OrderIntent:
-        """Durably store the signed order and its hash; returns the intent in state SIGNED."""
+        """Durably store the signed order and its hash; returns the intent in state SIGNED.
+        An intent is signed once: a second submission raises `InvariantError`."""
+        ...
+
+    def record_venue_order_id(self, intent: OrderIntent, venue_order_id: str) -> OrderIntent:
+        """Durably note the id the venue gave an order whose id differs from our hash: its
+        look-ups (after a restart too) go by the venue's id."""
         ...
 
 

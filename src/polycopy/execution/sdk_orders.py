@@ -115,24 +115,3 @@ def signed_payload(signed: SignedOrder) -> str:
         "tokenId": signed.token_id,
     }
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
-
-
-def signed_from_payload(payload: str) -> SignedOrder:
-    """Rebuild the exact signed order from the ledger (a resend must be byte-identical)."""
-    data = json.loads(payload)
-    return SignedOrder(
-        builder=data["builder"],
-        expiration=int(data["expiration"]),
-        maker=data["maker"],
-        maker_amount=int(data["makerAmount"]),
-        metadata=data["metadata"],
-        order_type=data["orderType"],
-        salt=int(data["salt"]),
-        side=data["side"],
-        signature=data["signature"],
-        signature_type=int(data["signatureType"]),
-        signer=data["signer"],
-        taker_amount=int(data["takerAmount"]),
-        timestamp=int(data["timestamp"]),
-        token_id=data["tokenId"],
-    )

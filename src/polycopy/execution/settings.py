@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from polycopy.config import ExecutionSection
 from polycopy.execution.retry import RetryPolicy
@@ -20,6 +21,16 @@ class ExecutionSettings:
     fill_wait_s: float = 5.0
     book_precheck: bool = True
     market_cache_ttl_s: float = 300.0
+    # R4: an order the venue has never heard of is closed (EXPIRED) only once it is older
+    # than `unknown_close_after_s` AND this many look-ups in a row found nothing
+    unknown_close_lookups: int = 3
+    # an order the venue reports matched whose trades do not (yet) account for its matched
+    # size stays UNKNOWN; from this long after signing on, every such look-up is an alert
+    fills_missing_alert_s: float = 300.0
+    # trades of an order are looked for in [signed − 300 s, signed + trade_window_s], at
+    # most `trade_pages_max` pages; a longer listing counts as incomplete (stays UNKNOWN)
+    trade_window_s: float = 900.0
+    trade_pages_max: int = 20
 
     @property
     def fok(self) -> bool:
@@ -42,4 +53,14 @@ class ExecutionSettings:
             fill_wait_s=float(section.fill_wait_s),
             book_precheck=section.book_precheck,
             market_cache_ttl_s=float(section.market_cache_ttl_s),
+            # not `execution:` keys yet (config.py is outside this package): read them once
+            # the section has them, else the defaults above
+            unknown_close_lookups=int(_optional(section, "unknown_close_lookups", 3)),
+            fills_missing_alert_s=float(_optional(section, "fills_missing_alert_s", 300.0)),
+            trade_window_s=float(_optional(section, "trade_window_s", 900.0)),
+            trade_pages_max=int(_optional(section, "trade_pages_max", 20)),
         )
+
+
+def _optional(section: ExecutionSection, name: str, default: Any) -> Any:
+    return getattr(section, name, default)

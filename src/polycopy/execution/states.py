@@ -1,8 +1,10 @@
-"""The order state machine (R8): a transition table, and a tracker of filled quantity.
+"""The order state machine (R8): the transition table the ledger applies (`Ledger.settle`,
+`Ledger.record_submission`) — the one state machine production uses.
 
-PURE: no I/O. An illegal transition raises `IllegalTransition`; the caller logs it and does
+PURE: no I/O. An illegal transition raises `IllegalTransition`; the ledger logs it and does
 not apply it. Terminal states never revert, except CANCELED → FILLED (a late fill of a
-killed or cancelled order, nautilus#3797).
+killed or cancelled order, nautilus#3797). NEW and SIGNED are entered once: an intent is
+signed exactly once (R3), so SIGNED → SIGNED is illegal.
 
     NEW ──► SIGNED ──► LIVE ──► PARTIALLY_FILLED ──► FILLED
      │        │  │       │            │
@@ -13,7 +15,6 @@ killed or cancelled order, nautilus#3797).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
@@ -87,8 +88,12 @@ class IllegalTransition(ValueError):
         self.target = target
 
 
+# Open states a repeated status report may re-affirm. Not NEW or SIGNED: signing happens once.
+REAFFIRMABLE = frozenset({OrderStatus.UNKNOWN, OrderStatus.LIVE, OrderStatus.PARTIALLY_FILLED})
+
+
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
-    if current == target and not current.final:
+    if current == target and current in REAFFIRMABLE:
         return True  # re-affirming an open state (a repeated status report) is harmless
     return target in TRANSITIONS[current]
 
@@ -97,62 +102,3 @@ def transition(current: OrderStatus, target: OrderStatus) -> OrderStatus:
     if not can_transition(current, target):
         raise IllegalTransition(current, target)
     return target
-
-
-class FillVerdict(StrEnum):
-    APPLIED = "APPLIED"
-    DUPLICATE = "DUPLICATE"  # the same trade id with the same data: ignored
-    CONFLICT = "CONFLICT"  # the same trade id with different data: WARN, not applied
-    OVERFILL = "OVERFILL"  # would exceed the order quantity beyond dust: alert, not applied
-
-
-@dataclass(frozen=True, slots=True)
-class TrackedFill:
-    trade_id: str
-    shares: Decimal
-    price: Decimal
-
-
-@dataclass(slots=True)
-class OrderTracker:
-    """One order's state and fills. `quantity` is the most shares it can fill (for a BUY
-    sized in USDC: the notional over the lowest possible price, i.e. an upper bound)."""
-
-    quantity: Decimal
-    status: OrderStatus = OrderStatus.NEW
-    filled: Decimal = Decimal(0)
-    alerts: int = 0
-    fills: dict[str, TrackedFill] = field(default_factory=dict, repr=False)
-
-    def move(self, target: OrderStatus) -> OrderStatus:
-        self.status = transition(self.status, target)
-        return self.status
-
-    def fill(self, trade_id: str, shares: Decimal, price: Decimal) -> FillVerdict:
-        """Apply a fill report. Fills may arrive in any state but NEW/ABANDONED/REJECTED/
-        EXPIRED; a fill on a CANCELED order stays CANCELED unless it completes the order."""
-        seen = self.fills.get(trade_id)
-        if seen is not None:
-            if seen.shares == shares and seen.price == price:
-                return FillVerdict.DUPLICATE
-            self.alerts += 1
-            return FillVerdict.CONFLICT
-        if self.filled + shares > self.quantity + DUST_SHARES:
-            self.alerts += 1
-            return FillVerdict.OVERFILL
-        if self.status in (OrderStatus.NEW, OrderStatus.ABANDONED) or self.status in (
-            OrderStatus.REJECTED,
-            OrderStatus.EXPIRED,
-        ):
-            raise IllegalTransition(self.status, OrderStatus.PARTIALLY_FILLED)
-        self.fills[trade_id] = TrackedFill(trade_id, shares, price)
-        self.filled += shares
-        complete = self.filled >= self.quantity - DUST_SHARES
-        if self.status is OrderStatus.FILLED:
-            pass
-        elif self.status is OrderStatus.CANCELED:
-            if complete:
-                self.move(OrderStatus.FILLED)
-        else:
-            self.move(OrderStatus.FILLED if complete else OrderStatus.PARTIALLY_FILLED)
-        return FillVerdict.APPLIED

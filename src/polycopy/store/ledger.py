@@ -33,6 +33,8 @@ from polycopy.domain.ledger import AttributedBook
 from polycopy.domain.money import ZERO, fmt
 from polycopy.domain.reasons import Enforcement, Mode, Reason
 from polycopy.domain.sizing import DecisionContext, OrderPlan
+from polycopy.execution.book_walk import FeeSchedule
+from polycopy.execution.errors import InvariantError
 from polycopy.execution.port import (
     ExecutionReport,
     OrderIntent,
@@ -108,7 +110,13 @@ MIGRATIONS: list[list[str]] = [
             realized TEXT NOT NULL,
             fees TEXT NOT NULL)""",
         "CREATE TABLE ledger_marks (asset TEXT PRIMARY KEY, price TEXT NOT NULL, ts REAL NOT NULL)",
-    ]
+    ],
+    [
+        # the market's fee schedule when the order was signed (fills found after a restart)
+        "ALTER TABLE ledger_intents ADD COLUMN fee_schedule TEXT",
+        # the venue's id of the order, only when it differs from our hash
+        "ALTER TABLE ledger_intents ADD COLUMN venue_order_id TEXT",
+    ],
 ]
 
 OPEN_STATES = tuple(s.value for s in OrderStatus if s not in FINAL_STATES)
@@ -305,26 +313,48 @@ class Ledger:
             self.db.conn.execute("PRAGMA synchronous=FULL")
 
     def record_submission(self, intent: OrderIntent, submission: SignedSubmission) -> OrderIntent:
-        """Durably store the signed order and its hash, state SIGNED, before the POST (R1)."""
+        """Durably store the signed order and its hash, state SIGNED, before the POST (R1).
+
+        An intent is signed once (R3): a second submission — whatever its state, even the
+        same bytes again — raises `InvariantError` and changes nothing."""
         with self.db.transaction() as conn:
             self._write_pending(conn)
             current = self._status(conn, intent.intent_id)
-            self._check(intent, current, OrderStatus.SIGNED)
-            conn.execute(
+            if current is not OrderStatus.NEW:
+                raise InvariantError(
+                    f"intent {intent.intent_id} is {current}: it was signed already (sign once)"
+                )
+            updated = conn.execute(
                 "UPDATE ledger_intents SET status = ?, order_hash = ?, signed_order = ?,"
-                " signed_at_ms = ?, updated_at = ? WHERE intent_id = ?",
+                " signed_at_ms = ?, fee_schedule = ?, updated_at = ?"
+                " WHERE intent_id = ? AND status = ? AND order_hash IS NULL",
                 (
                     OrderStatus.SIGNED.value,
                     submission.order_hash,
                     submission.payload,
                     submission.signed_at_ms,
+                    _fees_to_json(submission.fees),
                     self._clock(),
                     intent.intent_id,
+                    OrderStatus.NEW.value,
                 ),
-            )
+            ).rowcount
+            if updated != 1:
+                raise InvariantError(f"intent {intent.intent_id} already has an order hash")
         signed = self.intent(intent.intent_id)
         assert signed is not None
         return signed
+
+    def record_venue_order_id(self, intent: OrderIntent, venue_order_id: str) -> OrderIntent:
+        """Note the venue's id for an order whose id differs from our hash (look-ups use it)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE ledger_intents SET venue_order_id = ?, updated_at = ? WHERE intent_id = ?",
+                (venue_order_id, self._clock(), intent.intent_id),
+            )
+        updated = self.intent(intent.intent_id)
+        assert updated is not None
+        return updated
 
     def note_lookup(self, intent: OrderIntent, detail: str) -> OrderIntent:
         """Count a venue look-up that found nothing, and move SIGNED to UNKNOWN."""
@@ -376,7 +406,13 @@ class Ledger:
         self, intent: OrderIntent, report: ExecutionReport, decision: Decision | None = None
     ) -> SettleResult:
         """Apply what the venue reported, in one transaction: fills (idempotent by trade id),
-        the attributed position and realised PnL, the intent's state and its decision."""
+        the attributed position and realised PnL, the intent's state and its decision.
+
+        The state moves by the transition table (`states.py`); an illegal move is logged and
+        not applied, and a final state is kept. A fill reported for an intent already in a
+        final state (a late fill) is applied — the venue says we hold those shares, and Σ
+        fills must equal the position — exactly once (by trade id), with an alert
+        (`fill_after_close`). CANCELED may still become FILLED; other final states stay."""
         applied: list[VenueFill] = []
         duplicates = conflicts = overfills = 0
         with self.db.transaction() as conn:
@@ -426,6 +462,8 @@ class Ledger:
                 fees += fill.fee
             if applied:
                 self._apply_position(conn, intent, applied)
+                if current.final:
+                    self._late_fills(intent, current, applied)
             status = report.status
             if current is OrderStatus.NEW and report.order_hash and status not in _UNSENT:
                 current = OrderStatus.SIGNED  # executed in-process (paper): no separate POST
@@ -467,6 +505,18 @@ class Ledger:
         settled = self.intent(intent.intent_id)
         assert settled is not None
         return SettleResult(settled, tuple(applied), duplicates, conflicts, overfills)
+
+    def _late_fills(
+        self, intent: OrderIntent, current: OrderStatus, fills: list[VenueFill]
+    ) -> None:
+        self.alerts += 1
+        log.error(
+            "fill_after_close",
+            intent_id=intent.intent_id,
+            status=current,
+            trade_ids=[f.trade_id for f in fills],
+            shares=sum((f.shares for f in fills), ZERO),
+        )
 
     def _known_fill(
         self, conn: sqlite3.Connection, intent: OrderIntent, fill: VenueFill, order_hash: str
@@ -656,11 +706,6 @@ class Ledger:
             raise StoreError(f"no intent {intent_id}")
         return OrderStatus(row[0])
 
-    @staticmethod
-    def _check(intent: OrderIntent, current: OrderStatus, target: OrderStatus) -> None:
-        if not can_transition(current, target):
-            raise StoreError(f"intent {intent.intent_id}: illegal transition {current} -> {target}")
-
 
 def _overfills(
     side: Side,
@@ -677,8 +722,8 @@ def _overfills(
 
 _SELECT_INTENTS = (
     "SELECT intent_id, decision_id, leader, asset, condition_id, side, order_type, notional,"
-    " shares, limit_price, status, created_at, order_hash, signed_at_ms, lookups, signed_order"
-    " FROM ledger_intents"
+    " shares, limit_price, status, created_at, order_hash, signed_at_ms, lookups, signed_order,"
+    " fee_schedule, venue_order_id FROM ledger_intents"
 )
 _SELECT_OPEN_INTENTS = (
     _SELECT_INTENTS
@@ -706,7 +751,23 @@ def _intent(row: tuple[Any, ...]) -> OrderIntent:
         signed_at_ms=row[13],
         lookups=row[14],
         signed_order=row[15],
+        fees=_fees_from_json(row[16]),
+        venue_order_id=row[17],
     )
+
+
+def _fees_to_json(fees: FeeSchedule | None) -> str | None:
+    if fees is None:
+        return None
+    data = {"rate": str(fees.rate), "exponent": str(fees.exponent), "taker_only": fees.taker_only}
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def _fees_from_json(text: str | None) -> FeeSchedule | None:
+    if text is None:
+        return None
+    data = json.loads(text)
+    return FeeSchedule(Decimal(data["rate"]), Decimal(data["exponent"]), bool(data["taker_only"]))
 
 
 def _decision_row(decision: Decision) -> tuple[Any, ...]:

@@ -107,6 +107,12 @@ async def run_once(command: dict[str, Any]) -> dict[str, Any]:
                 else:
                     ledger.record_decision(step)
         ledger.flush()
+        # what the daemon's periodic `resolve_open` does: ask again about open intents (an
+        # order the venue never received closes after `unknown_close_lookups` empty look-ups)
+        for _ in range(settings.unknown_close_lookups):
+            if not ledger.open_intents():
+                break
+            await service.resolve_open()
     finally:
         await executor.close()
         ledger.close()

@@ -7,7 +7,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -138,10 +138,19 @@ def config(sim: SimServer, **execution: Any) -> Any:
 
 
 async def build_rig(
-    mode: str, sim: SimServer, state_dir: Path, *, key: str | None = None, **execution: Any
+    mode: str,
+    sim: SimServer,
+    state_dir: Path,
+    *,
+    key: str | None = None,
+    tuning: dict[str, Any] | None = None,
+    clob_url: str | None = None,
+    **execution: Any,
 ) -> Rig:
+    """`execution` are `execution:` config keys; `tuning` sets `ExecutionSettings` fields that
+    are not config keys (yet); `clob_url` points the executor at another venue front."""
     loaded = config(sim, **execution)
-    settings = ExecutionSettings.from_config(loaded.settings.execution)
+    settings = replace(ExecutionSettings.from_config(loaded.settings.execution), **(tuning or {}))
     ledger = Ledger.open(state_dir, mode)
     executor: PaperExecutor | LiveExecutor
     if mode == "paper":
@@ -151,7 +160,10 @@ async def build_rig(
     else:
         key = key or new_key()
         credentials = load_credentials({"POLYCOPY_PRIVATE_KEY": key})
-        endpoints = EndpointsSection(**sim.endpoints())
+        urls = sim.endpoints()
+        if clob_url is not None:
+            urls = {**urls, "clob_url": clob_url}
+        endpoints = EndpointsSection(**urls)
         executor = await LiveExecutor.create(credentials, endpoints, settings)
         catalog = executor.catalog
     copier = Copier(loaded.leaders, markets=catalog.rules)

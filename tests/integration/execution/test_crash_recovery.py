@@ -159,8 +159,9 @@ async def sigkill_while_the_venue_holds_the_answer(
 async def kill_at_random_points(
     sim: SimServer, chain: Chain, zygote: Zygote, rng: random.Random
 ) -> None:
+    first = rng.sample(CRASH_POINTS, len(CRASH_POINTS))  # every point at least once, …
     while sum(chain.kills.values()) - chain.kills["SIGKILL"] < KILLS_PER_CHAIN:
-        point = rng.choice(CRASH_POINTS)
+        point = first.pop() if first else rng.choice(CRASH_POINTS)  # … then at random
         crash_at = f"{point}:{rng.randint(1, 2)}"
         _, status = await zygote.run(command(sim, chain, crash_at))
         if status == 137:
@@ -285,5 +286,6 @@ async def test_kill_9_at_named_points_never_duplicates_nor_loses(
         kills.update(chain.kills)
     print(f"kill points: {sum(kills.values())} {dict(kills)}; venue: {dict(totals)}")
     assert sum(v for k, v in kills.items() if k != "SIGKILL") >= 50
+    assert all(kills[point] >= 1 for point in CRASH_POINTS), kills  # each one exercised
     assert totals["duplicates"] == 0
     assert totals["lost"] == 0

@@ -100,17 +100,33 @@ async def test_below_the_venue_minimum_sends_nothing(rig: Rig) -> None:
     assert rig.ledger.positions(LEADER)[0].shares == D(4)  # the dust stays attributed
 
 
-async def test_fok_is_all_or_nothing(sim: SimServer, tmp_path: Path, mode: str) -> None:
-    rig = await build_rig(mode, sim, tmp_path, order_type="FOK")
+@pytest.mark.parametrize("variant", ["paper", "live", "live-venue"])
+async def test_fok_is_all_or_nothing_and_says_why(
+    sim: SimServer, tmp_path: Path, variant: str
+) -> None:
+    """Paper and live give a killed FOK the same reason for the same book: liquidity within
+    the bound but not enough, the rest beyond it → EXEC_SLIPPAGE_LIMIT; not enough at any
+    price → EXEC_NO_LIQUIDITY. "live-venue" skips the book check, so the venue kills the
+    order and live reads the book to say why, as paper does."""
+    mode, precheck = ("live", False) if variant == "live-venue" else (variant, True)
+    rig = await build_rig(mode, sim, tmp_path, order_type="FOK", book_precheck=precheck)
     try:
         token = market(sim, asks=[(D("0.50"), D("10")), (D("0.55"), D("100"))])
         killed = await rig.copy(token, "BUY", "0.50", "40")  # $20: only $5 within the bound
         assert killed.outcome is Outcome.SKIPPED
+        assert killed.reasons == (Reason.EXEC_SLIPPAGE_LIMIT,)
         assert killed.exec_shares == 0
+        thin = market(sim, asks=[(D("0.50"), D("10"))])  # $5 of asks in all
+        starved = await rig.copy(thin, "BUY", "0.50", "40")
+        assert starved.outcome is Outcome.SKIPPED
+        assert starved.reasons == (Reason.EXEC_NO_LIQUIDITY,)
+        posts = 2 if variant == "live-venue" else 0
+        assert len(rig.posts()) == posts  # the venue killed both, or nothing was sent
         filled = await rig.copy(token, "BUY", "0.50", "8")  # $4: all within the bound
         assert filled.outcome is Outcome.EXECUTED
         assert filled.exec_shares == D(8)
         assert rig.ledger.positions(LEADER)[0].shares == D(8)
+        assert rig.copier.book.reserved(LEADER) == 0
     finally:
         await rig.close()
 

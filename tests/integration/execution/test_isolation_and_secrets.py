@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import structlog
-from sim_rig import build_rig, eventually, new_key
+from sim_rig import build_rig, new_key
 
 from polycopy.config import EndpointsSection
 from polycopy.domain.reasons import Outcome, Reason
@@ -35,30 +35,43 @@ def market(sim: SimServer) -> str:
 
 
 async def test_signed_order_is_committed_before_the_post(sim: SimServer, tmp_path: Path) -> None:
+    """R1: inside the venue's own POST /order handling — as each order arrives, before the
+    venue looks at it — a separate read-only connection already sees the intent row with
+    that order hash and the exact signed order being posted."""
+    db_path = tmp_path / "polycopy-live.sqlite3"
+    seen: list[tuple[str, tuple[str, str] | None, dict[str, object]]] = []
+
+    def on_arrival(order_hash: str, body: object) -> None:
+        reader = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            row = reader.execute(
+                "SELECT status, signed_order FROM ledger_intents WHERE order_hash = ?",
+                (order_hash,),
+            ).fetchone()
+        finally:
+            reader.close()
+        seen.append((order_hash, row, body["order"] if isinstance(body, dict) else {}))
+
+    sim.on_order_arrival(on_arrival)
     rig = await build_rig("live", sim, tmp_path, order_timeout_s=2)
     try:
         token = market(sim)
-        sim.faults.arm(AcceptThenHang())  # the venue holds its answer: look while it does
-        copy = __import__("asyncio").create_task(rig.copy(token, "BUY", "0.50", "10"))
-        await eventually(lambda: len(rig.posts()) == 1)
-        posted = json.loads(rig.posts()[0]["body"])["order"]
-        [venue_order] = sim.orders()
-        reader = sqlite3.connect(tmp_path / "polycopy-live.sqlite3")  # another connection
-        row = reader.execute(
-            "SELECT status, signed_order FROM ledger_intents WHERE order_hash = ?",
-            (venue_order["order_hash"],),
-        ).fetchone()
-        assert row is not None
-        assert row[0] == "SIGNED"
-        stored = json.loads(row[1])
-        assert stored["signature"] == posted["signature"]
-        assert stored["salt"] == posted["salt"]
-        reader.close()
-        sim.faults.clear()
-        decision = await copy
-        assert decision.outcome is Outcome.EXECUTED
+        first = await rig.copy(token, "BUY", "0.50", "10")
+        sim.faults.arm(AcceptThenHang())  # and while the venue holds its answer
+        second = await rig.copy(token, "BUY", "0.50", "10")
+        assert first.outcome is Outcome.EXECUTED
+        assert second.outcome is Outcome.EXECUTED  # resolved by look-up
     finally:
         await rig.close()
+    assert len(seen) == 2 == len(sim.orders())
+    for order_hash, row, posted in seen:
+        assert row is not None, f"{order_hash} arrived before its intent was committed"
+        status, signed_order = row
+        assert status == "SIGNED"
+        stored = json.loads(signed_order)
+        assert stored["signature"] == posted["signature"]
+        assert str(stored["salt"]) == str(posted["salt"])
+        assert stored["makerAmount"] == str(posted["makerAmount"])
 
 
 async def test_paper_never_reaches_the_order_endpoint(sim: SimServer, tmp_path: Path) -> None:

@@ -90,7 +90,14 @@ async def test_server_error_is_unknown_until_a_look_up_says_otherwise(rig: Rig) 
     [intent] = rig.ledger.open_intents()
     assert intent.status is OrderStatus.UNKNOWN
     assert rig.sim_orders() == []  # the 502 came before the book: never accepted
-    resolved = await rig.service.resolve_open()  # later: the venue never heard of it
+    # R4: the close window has passed (unknown_close_after_s: 0), but one empty look-up is
+    # not enough to close it without the venue's word: it takes `unknown_close_lookups` (3)
+    for lookups in (1, 2):
+        assert await rig.service.resolve_open() == []
+        [still_open] = rig.ledger.open_intents()
+        assert (still_open.status, still_open.lookups) == (OrderStatus.UNKNOWN, lookups)
+        assert rig.ledger.reserved(LEADER) == D(5)
+    resolved = await rig.service.resolve_open()  # the third: the venue never heard of it
     [final] = resolved
     assert final.outcome is Outcome.FAILED
     assert final.reasons == (Reason.EXEC_REJECTED,)
@@ -197,7 +204,8 @@ async def test_restart_reconciles_before_any_new_order(sim: SimServer, tmp_path:
     assert unknown.reasons == (Reason.EXEC_UNKNOWN,)
     key = first.key
     await first.close()
-    second = await build_rig("live", sim, tmp_path, key=key)  # reconciles in build_rig
+    # reconciles in build_rig; one empty look-up closes here (the R4 guard has its own test)
+    second = await build_rig("live", sim, tmp_path, key=key, tuning={"unknown_close_lookups": 1})
     try:
         assert second.ledger.open_intents() == []
         assert second.copier.book.reserved(LEADER) == 0
@@ -223,7 +231,7 @@ async def test_failed_reconciliation_blocks_trading(sim: SimServer, tmp_path: Pa
         await build_rig("live", sim, tmp_path, key=key, venue_get_retries=1)
     assert len(sim.requests(path="/order", method="POST")) == posts  # R5: zero POSTs
     sim.faults.clear()
-    second = await build_rig("live", sim, tmp_path, key=key)
+    second = await build_rig("live", sim, tmp_path, key=key, tuning={"unknown_close_lookups": 1})
     try:
         assert second.service.reconciled
         assert second.ledger.open_intents() == []
@@ -279,8 +287,11 @@ async def test_an_order_the_venue_has_not_seen_yet_stays_open_with_its_decision(
         assert young.copier.book.reserved(LEADER) == plan.notional
         with pytest.raises(DuplicateIntentError):
             await young.service.execute(crashed)  # the same decision again: never sent
+        # two empty look-ups so far (start-up reconciliation, then the resumed decision)
+        assert young.ledger.open_intents()[0].lookups == 2
     finally:
         await young.close()
+    # old enough now, and this start-up's look-up is the third to find nothing (R4): closed
     old = await build_rig("live", sim, tmp_path, key=key, unknown_close_after_s=0)
     try:
         assert old.ledger.open_intents() == []

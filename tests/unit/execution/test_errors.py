@@ -96,7 +96,13 @@ TABLE = [
     (502, "", None, A, RejectKind.SERVER),
     (429, "Too Many Requests", None, T, RejectKind.RATE_LIMIT),
     (400, "something new", None, P, RejectKind.OTHER),
-    (None, "something new", None, P, RejectKind.OTHER),
+    # a 200 body that is not a known error is ambiguous (R4): looked up, never rejected
+    (None, "something new", None, A, RejectKind.OTHER),
+    (None, "Unknown order failure", "unknown", A, RejectKind.OTHER),  # SDK: success false …
+    (None, "Unknown order failure", "unmatched", A, RejectKind.OTHER),  # … or status unmatched
+    (None, FAK_UNMATCHED, "unmatched", U, RejectKind.UNFILLED),  # the known string decides
+    (None, "not enough balance / allowance", "not_enough_balance", P, RejectKind.BALANCE),
+    (None, "", "fok_not_filled", U, RejectKind.UNFILLED),
 ]
 
 

@@ -4,6 +4,7 @@ positions and PnL per leader, reservations, restart rebuild, paper/live separati
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from polycopy.domain.events import Side
 from polycopy.domain.ledger import AttributedBook
 from polycopy.domain.reasons import Reason
 from polycopy.domain.sizing import Execution, FillStatus
-from polycopy.execution.port import ExecutionReport, SignedSubmission, VenueFill, intent_id_for
+from polycopy.execution.book_walk import FeeSchedule
+from polycopy.execution.errors import InvariantError
+from polycopy.execution.port import (
+    ExecutionReport,
+    SignedSubmission,
+    VenueFill,
+    intent_id_for,
+    rejected,
+)
 from polycopy.execution.states import OrderStatus
 from polycopy.store.db import Database, StoreError
 from polycopy.store.ledger import Ledger, ledger_path, plan_from_json, plan_to_json
@@ -71,13 +80,56 @@ def test_intent_is_durable_unique_and_idempotent(tmp_path: Path, ledger: Ledger)
         )
 
 
+def test_an_intent_is_signed_once(tmp_path: Path, ledger: Ledger) -> None:
+    """R3: a second submission for the same intent raises and changes nothing — whether it
+    comes while SIGNED, once the state moved on, or with the very same bytes."""
+    intent = ledger.begin_intent(make_plan(decision_id="once"), "FAK")
+    fees = FeeSchedule(Decimal("0.07"), Decimal("1"), True)
+    signed = ledger.record_submission(
+        intent, SignedSubmission("0xfirst", '{"salt":1}', 1_700_000_000_000, fees)
+    )
+    assert signed.fees == fees  # journaled with the order: fills after a restart use it
+    with pytest.raises(InvariantError, match="signed already"):
+        ledger.record_submission(intent, SignedSubmission("0xsecond", '{"salt":2}', 1))
+    with pytest.raises(InvariantError):
+        ledger.record_submission(signed, SignedSubmission("0xfirst", '{"salt":1}', 1))
+    unknown = ledger.note_lookup(signed, "nothing yet")
+    assert unknown.status is OrderStatus.UNKNOWN
+    with pytest.raises(InvariantError):
+        ledger.record_submission(unknown, SignedSubmission("0xthird", "{}", 2))
+    ledger.close()
+    stored = Ledger.open(tmp_path, "live").intent(intent.intent_id)
+    assert stored is not None
+    assert (stored.order_hash, stored.signed_order, stored.fees) == ("0xfirst", '{"salt":1}', fees)
+
+
+def test_a_late_fill_of_a_closed_intent_is_applied_once_with_an_alert(ledger: Ledger) -> None:
+    intent = ledger.begin_intent(make_plan(notional=Decimal("10")), "FAK")
+    intent = ledger.record_submission(intent, SignedSubmission("0xlate", "{}", 0))
+    closed = ledger.settle(intent, rejected("0xlate", "never received", OrderStatus.EXPIRED))
+    assert closed.intent.status is OrderStatus.EXPIRED
+    assert ledger.alerts == 0
+    late = VenueFill("t-late", "0xlate", Decimal("0.5"), Decimal("4"))
+    first = ledger.settle(closed.intent, filled((late,), complete=False))
+    assert [f.trade_id for f in first.applied] == ["t-late"]
+    assert first.intent.status is OrderStatus.EXPIRED  # a terminal state does not revert
+    assert ledger.alerts == 1  # … but the fill is not silent
+    assert ledger.positions(LEADER)[0].shares == Decimal("4")
+    again = ledger.settle(first.intent, filled((late,), complete=False))
+    assert not again.applied
+    assert again.duplicates == 1
+    assert ledger.alerts == 1  # an exact replay is no news
+    assert ledger.positions(LEADER)[0].shares == Decimal("4")  # never twice
+
+
 def test_fills_are_idempotent_by_trade_id(ledger: Ledger) -> None:
     plan = make_plan(notional=Decimal("10"))
     intent = ledger.begin_intent(plan, "FAK")
     intent = ledger.record_submission(intent, SignedSubmission("0xhash", "{}", 0))
     one = VenueFill("t1", "0xhash", Decimal("0.50"), Decimal("8"))
     two = VenueFill("t2", "0xhash", Decimal("0.51"), Decimal("4"))
-    first = ledger.settle(intent, filled((one,), complete=False))
+    partial = filled((one,), complete=False)
+    first = ledger.settle(intent, replace(partial, status=OrderStatus.PARTIALLY_FILLED))
     assert len(first.applied) == 1
     again = ledger.settle(first.intent, filled((one, two)))
     assert [f.trade_id for f in again.applied] == ["t2"]

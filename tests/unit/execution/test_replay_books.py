@@ -8,6 +8,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from polycopy.cli import main
 from polycopy.execution.book_source import BookDirectory
 
@@ -145,3 +147,92 @@ def test_unreadable_book_file_is_a_clean_error(tmp_path: Path, capsys: object) -
         ]
     )
     assert code == 1
+
+
+def _config(tmp_path: Path, rate: str = "0.1") -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "bankroll_usdc: 200\n"
+        f"sizing: {{fixed_copy_rate_default: {rate}}}\n"
+        f"leaders:\n  - address: '{LEADER}'\n    name: lead\n"
+    )
+    return config
+
+
+def test_a_book_file_without_a_timestamp_is_malformed_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    real = json.loads((SHARED / "ra1nty__polymarket-cli__book.json").read_text())
+    (books / "fine.json").write_text(json.dumps(real))
+    (books / "undated.json").write_text(
+        json.dumps({k: v for k, v in real.items() if k != "timestamp"})
+    )
+    tape = tmp_path / "t.json"
+    tape.write_text("[]")
+    code = main(
+        [
+            "replay",
+            "--config",
+            str(_config(tmp_path)),
+            "--tape",
+            str(tape),
+            "--out",
+            str(tmp_path / "o"),
+            "--book-dir",
+            str(books),
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "undated.json" in err  # which file …
+    assert "timestamp" in err  # … and what is wrong with it; never a silent ts 0
+    assert "fine.json" not in err
+
+
+def test_two_trades_on_the_same_recorded_book_both_see_it_undepleted(tmp_path: Path) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    token, t_book = "777", 1_767_000_000_000
+    (books / "one.json").write_text(
+        json.dumps(
+            {
+                "market": "0x" + "cd" * 32,
+                "asset_id": token,
+                "timestamp": str(t_book),
+                "hash": "",
+                "bids": [{"price": "0.48", "size": "100"}],
+                "asks": [{"price": "0.50", "size": "30"}],  # 30 shares: not enough for both
+                "min_order_size": "5",
+                "tick_size": "0.01",
+                "neg_risk": False,
+            }
+        )
+    )
+    tape = tmp_path / "tape.json"
+    first, second = t_book // 1000 + 1, t_book // 1000 + 2  # both after the one book
+    tape.write_text(
+        json.dumps(
+            [_trade(token, first, "0.50", "100", 1), _trade(token, second, "0.50", "100", 2)]
+        )
+    )
+    out = tmp_path / "out.jsonl"
+    code = main(
+        [
+            "replay",
+            "--config",
+            str(_config(tmp_path, rate="0.2")),  # $10 each: 20 shares at 0.50
+            "--tape",
+            str(tape),
+            "--out",
+            str(out),
+            "--book-dir",
+            str(books),
+        ]
+    )
+    assert code == 0
+    decisions = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [d["outcome"] for d in decisions] == ["EXECUTED", "EXECUTED"]
+    assert [Decimal(str(d["exec_shares"])) for d in decisions] == [Decimal(20), Decimal(20)]
+    assert [d["exec_price"] for d in decisions] == ["0.5", "0.5"]  # the second saw 30, not 10
