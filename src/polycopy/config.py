@@ -181,8 +181,17 @@ class ExecutionSection(Section):
     order_resend_max: int = Field(default=2, ge=0, le=10)
     # after an ambiguous POST: look-ups by order hash before reporting EXEC_UNKNOWN
     unknown_lookup_attempts: int = Field(default=3, ge=1, le=20)
-    # an order the venue has never heard of, this long after signing, was not accepted
+    # an order the venue has never heard of, this long after signing and on this many
+    # look-ups in a row, was not accepted
     unknown_close_after_s: Seconds = Decimal("120")
+    unknown_close_lookups: int = Field(default=3, ge=1, le=100)
+    # a matched order whose trades are still not all visible this long after signing alerts
+    # (it stays open: it is never closed short of its fills)
+    fills_missing_alert_s: Seconds = Decimal("300")
+    # an order's trades are looked for in [signed − 300 s, signed + this], at most this many
+    # pages; hitting the bound keeps the order open, never reads as "no fill"
+    trade_window_s: Seconds = Decimal("900")
+    trade_pages_max: int = Field(default=20, ge=1, le=1000)
     # how long to wait for the trades of an accepted order to show up in /data/trades
     fill_wait_s: Seconds = Decimal("5")
     # live: read /book first and skip (0 POSTs) when nothing can fill within the bound (R29)

@@ -731,6 +731,7 @@ class Daemon:
         for counter, total in (
             (metrics.queue_full_waits, counters.queue_full_waits_total),
             (metrics.ws_reconnects, counters.ws_reconnects_total),
+            (metrics.alerts, self.alerts()),
         ):
             behind = total - self._synced.get(id(counter), 0)
             if behind > 0:
@@ -829,10 +830,13 @@ class Daemon:
                 "trades_received": sum(counters.trades_received_total.values()),
                 "duplicates": sum(counters.duplicates_total.values()),
             },
-            "orders": {"open_intents": len(self.ledger.open_intents())},
+            "orders": {"open_intents": len(self.ledger.open_intents()), "alerts": self.alerts()},
             "leaders": leaders,
             "recent_decisions": list(self.recent),
         }
+
+    def alerts(self) -> int:
+        return self.executor.alerts + self.ledger.alerts
 
     def _name(self, leader: str) -> str:
         cfg = self.copier.configs.get(leader)

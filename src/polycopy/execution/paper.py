@@ -46,6 +46,7 @@ class PaperExecutor:
         self._catalog = catalog
         self._settings = settings or ExecutionSettings()
         self._clock = clock
+        self.alerts = 0  # a paper fill never needs an operator
 
     @property
     def mode(self) -> str:

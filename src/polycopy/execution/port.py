@@ -159,6 +159,10 @@ class Executor(Protocol):
     @property
     def mode(self) -> str: ...
 
+    # things an operator must look at (an order id that is not our hash, fills that stay
+    # missing), also logged as errors; counted for /metrics and /status
+    alerts: int
+
     async def execute(
         self, plan: OrderPlan, intent: OrderIntent, journal: SubmissionJournal
     ) -> ExecutionReport:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from polycopy.config import ExecutionSection
 from polycopy.execution.retry import RetryPolicy
@@ -53,14 +52,8 @@ class ExecutionSettings:
             fill_wait_s=float(section.fill_wait_s),
             book_precheck=section.book_precheck,
             market_cache_ttl_s=float(section.market_cache_ttl_s),
-            # not `execution:` keys yet (config.py is outside this package): read them once
-            # the section has them, else the defaults above
-            unknown_close_lookups=int(_optional(section, "unknown_close_lookups", 3)),
-            fills_missing_alert_s=float(_optional(section, "fills_missing_alert_s", 300.0)),
-            trade_window_s=float(_optional(section, "trade_window_s", 900.0)),
-            trade_pages_max=int(_optional(section, "trade_pages_max", 20)),
+            unknown_close_lookups=section.unknown_close_lookups,
+            fills_missing_alert_s=float(section.fills_missing_alert_s),
+            trade_window_s=float(section.trade_window_s),
+            trade_pages_max=section.trade_pages_max,
         )
-
-
-def _optional(section: ExecutionSection, name: str, default: Any) -> Any:
-    return getattr(section, name, default)

@@ -90,6 +90,12 @@ class Metrics:
         self.submit_unknown = Gauge(
             "polycopy_submit_unknown", "Orders whose outcome is not known yet.", registry=r
         )
+        self.alerts = Counter(
+            "polycopy_execution_alerts",
+            "Execution and ledger alerts (order id mismatch, fills missing, fill after close,"
+            " conflicting fill): each also logged as an error.",
+            registry=r,
+        )
         self.config_reloads = Counter(
             "polycopy_config_reloads", "Configuration reloads by result.", ["result"], registry=r
         )
