@@ -135,6 +135,8 @@ class Daemon:
         self._last_periodic = time.monotonic()
         self._unknown: dict[str, Decision] = {}  # EXEC_UNKNOWN decisions of this process
         self._gauge_names: set[str] = set()  # leader names with per-leader gauges
+        self._resolved: dict[str, Decimal] = {}  # token → payout, for the worker to settle
+        self._awaiting_resolution: set[str] = set()  # closed markets without a winner yet
         self._inflight: dict[str, asyncio.Task[None]] = {}  # intent id → its order's task
         self._busy: dict[tuple[str, str], int] = {}  # (leader, token) → orders in flight
         self._order_done = asyncio.Event()
@@ -316,6 +318,8 @@ class Daemon:
             self._worker_beat = time.monotonic()
             if self._reload_requested:
                 self._reload()
+            if self._resolved:
+                await self._settle_resolved()
             if self._fatal is not None:
                 raise self._fatal
             if self._stop.is_set() and queue.empty():
@@ -605,6 +609,9 @@ class Daemon:
 
     # --- marks: book mid of every held token ----------------------------------------------
     async def _marks(self) -> None:
+        """Re-mark every held token at its book mid. A token without a book any more has
+        resolved (or awaits resolution): the worker settles it at its payout once the market
+        names a winner; until then it keeps its last mark."""
         endpoints = self.config.settings.endpoints
         interval = float(self.config.settings.daemon.mark_refresh_s)
         timeout = aiohttp.ClientTimeout(total=10)
@@ -618,10 +625,15 @@ class Daemon:
                         async with http.get(
                             f"{endpoints.clob_url}/midpoint", params={"token_id": asset}
                         ) as resp:
-                            if resp.status != 200:
+                            no_book = resp.status == 404
+                            body = await resp.json(content_type=None) if resp.ok else None
+                        if no_book:
+                            if not await self._check_resolution(http, asset):
                                 failed += 1
-                                continue
-                            body = await resp.json(content_type=None)
+                            continue
+                        if body is None:
+                            failed += 1
+                            continue
                         mid = Decimal(str(body.get("mid") or body.get("mid_price")))
                     except (
                         aiohttp.ClientError,
@@ -637,6 +649,50 @@ class Daemon:
                         self.ledger.set_mark(asset, mid)
                 if not failed:
                     self._marks_ok_at = time.monotonic()
+
+    async def _check_resolution(self, http: aiohttp.ClientSession, asset: str) -> bool:
+        """A held token has no order book: ask its market. True when that is explained — the
+        market resolved (its payout is queued for the worker to settle) or is closed awaiting
+        resolution (the last mark stands); False when it cannot be told (a failed mark)."""
+        condition = self.ledger.condition_of(asset)
+        if condition is None:
+            return False
+        url = f"{self.config.settings.endpoints.clob_url}/markets/{condition}"
+        async with http.get(url) as resp:
+            if resp.status != 200:
+                return False
+            market = await resp.json(content_type=None)
+        if not isinstance(market, dict) or not market.get("closed"):
+            return False
+        tokens = [t for t in market.get("tokens") or [] if isinstance(t, dict)]
+        if not any(t.get("winner") is True for t in tokens):
+            if asset not in self._awaiting_resolution:
+                self._awaiting_resolution.add(asset)
+                log.info("market_awaiting_resolution", asset=asset, condition_id=condition)
+            return True
+        won = any(str(t.get("token_id")) == asset and t.get("winner") is True for t in tokens)
+        self._awaiting_resolution.discard(asset)
+        self._resolved[asset] = Decimal(1) if won else ZERO
+        return True
+
+    async def _settle_resolved(self) -> None:
+        """The worker's part of a resolution: every leader's copies of the token leave the
+        attributed book and the ledger at the payout, their PnL realised."""
+        while self._resolved:
+            asset, payout = self._resolved.popitem()
+            holders = self.copier.book.holders(asset)
+            await self._settled([(leader, asset) for leader in holders])
+            for leader in holders:
+                realized = self.copier.book.settle(leader, asset, payout)
+                settled = self.ledger.settle_resolved(leader, asset, payout)
+                log.info(
+                    "position_settled",
+                    leader=leader,
+                    asset=asset,
+                    payout=fmt(payout),
+                    shares=fmt(settled.shares) if settled else None,
+                    realized_pnl=fmt(realized),
+                )
 
     # --- reload -----------------------------------------------------------------------------
     def _reload(self) -> None:

@@ -80,6 +80,18 @@ class AttributedBook:
         """Every asset some leader's copy stream holds."""
         return sorted(self._holders)
 
+    def holders(self, asset: str) -> list[str]:
+        """The leaders whose copies hold some of this asset."""
+        return sorted(self._holders.get(asset, ()))
+
+    def settle(self, leader: str, asset: str, payout: Decimal) -> Decimal:
+        """The asset's market resolved: the leader's shares leave at the payout per share
+        (1 or 0); returns the realised PnL."""
+        shares = self.shares(leader, asset)
+        if shares <= 0:
+            return ZERO
+        return self.apply_fill(leader, asset, Side.SELL, shares, payout, shares * payout)
+
     def pnl(self, leader: str) -> LeaderPnl:
         cost = sum((h.cost for h in self._holdings.get(leader, {}).values()), ZERO)
         return LeaderPnl(

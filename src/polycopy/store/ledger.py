@@ -117,6 +117,16 @@ MIGRATIONS: list[list[str]] = [
         # the venue's id of the order, only when it differs from our hash
         "ALTER TABLE ledger_intents ADD COLUMN venue_order_id TEXT",
     ],
+    [
+        # positions closed by their market's resolution (payout 1 or 0 per share)
+        """CREATE TABLE ledger_settlements (
+            leader TEXT NOT NULL,
+            asset TEXT NOT NULL,
+            shares TEXT NOT NULL,
+            payout TEXT NOT NULL,
+            realized TEXT NOT NULL,
+            ts REAL NOT NULL)""",
+    ],
 ]
 
 OPEN_STATES = tuple(s.value for s in OrderStatus if s not in FINAL_STATES)
@@ -134,6 +144,15 @@ class Position:
     asset: str
     shares: Decimal
     cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    leader: str
+    asset: str
+    shares: Decimal
+    payout: Decimal  # per share
+    realized: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,6 +644,48 @@ class Ledger:
             " fees = excluded.fees",
             (intent.leader, fmt(total_realized + realized), fmt(total_fees + fee)),
         )
+
+    # --- resolution --------------------------------------------------------------------------
+    def settle_resolved(self, leader: str, asset: str, payout: Decimal) -> Settlement | None:
+        """Close the leader's position in a resolved token at its payout (1 per share for the
+        winner, 0 for the loser): the position leaves the ledger, its PnL is realised. None
+        when there is no position (settled already)."""
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT shares, cost FROM ledger_positions WHERE leader = ? AND asset = ?",
+                (leader, asset),
+            ).fetchone()
+            if row is None:
+                return None
+            shares, cost = Decimal(row[0]), Decimal(row[1])
+            realized = shares * payout - cost
+            conn.execute(
+                "DELETE FROM ledger_positions WHERE leader = ? AND asset = ?", (leader, asset)
+            )
+            pnl = conn.execute(
+                "SELECT realized, fees FROM ledger_pnl WHERE leader = ?", (leader,)
+            ).fetchone()
+            total, fees = (Decimal(pnl[0]), pnl[1]) if pnl else (ZERO, "0")
+            conn.execute(
+                "INSERT INTO ledger_pnl(leader, realized, fees) VALUES (?, ?, ?)"
+                " ON CONFLICT(leader) DO UPDATE SET realized = excluded.realized",
+                (leader, fmt(total + realized), fees),
+            )
+            conn.execute(
+                "INSERT INTO ledger_settlements(leader, asset, shares, payout, realized, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (leader, asset, fmt(shares), fmt(payout), fmt(realized), self._clock()),
+            )
+            conn.execute("DELETE FROM ledger_marks WHERE asset = ?", (asset,))
+        self._marks.pop(asset, None)
+        return Settlement(leader, asset, shares, payout, realized)
+
+    def condition_of(self, asset: str) -> str | None:
+        """The market (condition id) of a token polycopy has traded."""
+        row = self.db.conn.execute(
+            "SELECT condition_id FROM ledger_intents WHERE asset = ? LIMIT 1", (asset,)
+        ).fetchone()
+        return str(row[0]) if row else None
 
     def fills(self, intent_id: str | None = None) -> list[VenueFill]:
         query = "SELECT venue_trade_id, order_hash, price, shares, fee, ts FROM ledger_fills"

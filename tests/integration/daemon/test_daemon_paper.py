@@ -10,6 +10,7 @@ R37, R40).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -315,6 +316,72 @@ async def test_sighup_starts_and_stops_following_leaders(tmp_path: Path) -> None
                 for i, r in daemon.query("SELECT decision_id, record FROM ledger_decisions")
             }
             assert [r["leader_name"] for r in records.values()].count("join") == 1  # no history
+            await daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+        finally:
+            await daemon.kill()
+
+
+async def test_a_resolved_market_settles_the_copies_and_frees_the_budget(tmp_path: Path) -> None:
+    """Once a held token's market resolves (no book, /midpoint 404), its copies leave the
+    attributed book at the payout — 1 a share for the winner, 0 for the loser — their PnL
+    realised, the budget free again; PnL stays computable, so a loss limit does not halt."""
+    winner_leader, loser_leader = (f"0x{n:040x}" for n in (0xD1, 0xD2))
+    async with SimServer(SimConfig.instant()) as sim:
+        market = sim.add_market(price=D("0.50"))
+        win, lose = (t.token_id for t in market.tokens)
+        for token in (win, lose):
+            sim.set_book(token, [(D("0.49"), D("100000"))], [(D("0.50"), D("100000"))])
+        daemon = DaemonProcess(
+            tmp_path,
+            sim,
+            [winner_leader, loser_leader],
+            risk={"max_daily_loss_usdc": 100},
+            daemon={"mark_refresh_s": 0.2, "mark_stale_s": 1},
+        )
+
+        def held() -> dict[str, Decimal]:
+            rows = daemon.query("SELECT leader, shares FROM ledger_positions")
+            return {leader: Decimal(shares) for leader, shares in rows}
+
+        try:
+            await daemon.start()
+            await daemon.started()
+            sim.emit_trade(winner_leader, win, "BUY", D("0.50"), D("100"))  # $2.50 at 5 %
+            sim.emit_trade(loser_leader, lose, "BUY", D("0.50"), D("100"))
+            await eventually(lambda: len(held()) == 2)
+            assert held() == {winner_leader: D("5"), loser_leader: D("5")}
+
+            sim.resolve_market(win)
+            settled = await eventually(
+                lambda: (
+                    len(daemon.events(name="position_settled")) == 2
+                    and daemon.events(name="position_settled")
+                )
+            )
+            assert {e["leader"]: (e["payout"], e["realized_pnl"]) for e in settled} == {
+                winner_leader: ("1", "2.5"),  # 5 shares bought for $2.50, paid $5
+                loser_leader: ("0", "-2.5"),
+            }
+            assert held() == {}
+            assert daemon.query("SELECT COUNT(*) FROM ledger_settlements") == [(2,)]
+            status = await daemon.status()
+            by_name = {leader["leader"]: leader for leader in status["leaders"]}
+            assert by_name[winner_leader]["attributed"] == "0"
+            assert by_name[winner_leader]["realized_pnl"] == "2.5"
+            assert by_name[loser_leader]["realized_pnl"] == "-2.5"
+            await asyncio.sleep(1.5)  # longer than mark_stale_s: the marks keep being fresh
+            assert (await daemon.status())["trading_state"] == "ACTIVE"
+
+            # a restart finds them settled: nothing held, nothing settled twice
+            await daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+            await daemon.start()
+            await daemon.started()
+            await asyncio.sleep(0.5)
+            assert held() == {}
+            assert not daemon.events(name="position_settled")
+            assert daemon.query("SELECT COUNT(*) FROM ledger_settlements") == [(2,)]
             await daemon.signal(signal.SIGTERM)
             assert await daemon.wait() == 0
         finally:
