@@ -22,6 +22,7 @@ from polycopy.ingest.decode import (
     DecodeError,
     NotATrade,
     OccurrenceCounter,
+    bounded_amount,
     decode_trade,
     wallet_of,
 )
@@ -296,7 +297,7 @@ def read_positions(path: Path | str) -> list[PositionsSnapshot]:
             value = _first_number(row, "currentValue", "current_value")
             price = _first_number(row, "curPrice", "current_price")
             size = _first_number(row, "size", "current_size")
-        except (BadNumber, KeyError) as exc:
+        except (BadNumber, DecodeError, KeyError) as exc:
             raise TapeError(f"{where}: {exc}") from None
         asset = str(row.get("asset") or row.get("token_id") or "")
         if 0 < price < 1:  # open positions only; resolved ones sit at 0 or 1
@@ -313,7 +314,7 @@ def read_positions(path: Path | str) -> list[PositionsSnapshot]:
 def _first_number(row: Mapping[str, Any], *keys: str) -> Decimal:
     for key in keys:
         if key in row and row[key] is not None:
-            return to_decimal(row[key])
+            return bounded_amount(to_decimal(row[key]), key)
     raise KeyError(f"{keys[0]} missing")
 
 

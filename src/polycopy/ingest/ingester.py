@@ -135,6 +135,7 @@ class Ingester:
             backoff_max_s=float(settings.ws_backoff_max_s),
             random_fn=random_fn,
             clock=clock,
+            wall=wall,
             sleep=sleep,
         )
         self.exposure = ExposureTracker(

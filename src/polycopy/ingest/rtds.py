@@ -70,6 +70,7 @@ class RtdsSource:
         open_timeout_s: float = 10.0,
         random_fn: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.url = url
@@ -85,6 +86,7 @@ class RtdsSource:
         self.open_timeout_s = open_timeout_s
         self._random = random_fn
         self._clock = clock
+        self._wall = wall
         self._sleep = sleep
         self._last_data = 0.0
         self._got_data = False
@@ -151,7 +153,7 @@ class RtdsSource:
         counters = self.counters
         counters.frames_total += 1
         try:
-            result = decode_rtds_frame(raw, self.leaders)
+            result = decode_rtds_frame(raw, self.leaders, self._wall())
         except FrameRejected as exc:
             self._data_seen()
             counters.frames_rejected_total[exc.reason] += 1
