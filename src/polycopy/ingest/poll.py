@@ -14,6 +14,12 @@ The cursor advances only to the timestamps of rows that decoded into trades: a r
 (bad side, absurd timestamp, …) moves nothing, and a timestamp more than `FUTURE_MARGIN_S`
 ahead of the clock is rejected, so one bad row cannot switch REST detection off.
 
+A backfill that read every page records how far the API has been checked (`checked_ts`, the
+backfill's start time minus `VISIBILITY_LAG_S`), apart from the newest trade seen; the next
+window starts from the later of the two. So a quiet leader's window stays short, and
+`backfill_truncated` (the window would start before `max_backfill_age_s`) means a real gap: an
+outage longer than that, not a leader who did not trade.
+
 `BackfillScheduler` runs backfills on request (start, websocket (re)connect, periodic poll,
 RTDS repeat): at most one at a time per leader, requests during a run coalesce into one rerun,
 and a few leaders run concurrently under the shared rate limiter.
@@ -50,6 +56,7 @@ log = structlog.get_logger("polycopy.ingest")
 PAGE_LIMIT = 500  # /activity v1 maximum
 OFFSET_CAP = 5000  # /activity v1: a larger offset is a 400
 SOURCE = "rest"
+VISIBILITY_LAG_S = 30  # a fill shows up in /activity seconds after its block (≈ 3–9 s)
 
 FetchPage = Callable[[str, int, int, int], Awaitable[list[Any]]]
 """(leader, start, offset, limit) → rows of one `/activity` page, oldest first."""
@@ -123,7 +130,7 @@ class RestPoller:
         """
         now = int(self._wall())
         cursor = self.inbox.follow(leader, now)
-        start = max(cursor.last_ts - (self.overlap_s if deep else self.poll_overlap_s), 1)
+        start = max(cursor.position - (self.overlap_s if deep else self.poll_overlap_s), 1)
         truncated = False
         oldest_allowed = now - self.max_backfill_age_s
         if start < oldest_allowed:
@@ -133,6 +140,7 @@ class RestPoller:
                 "backfill_truncated",
                 leader=leader,
                 cursor_ts=cursor.last_ts,
+                checked_ts=cursor.checked_ts,
                 start=oldest_allowed,
             )
             start = oldest_allowed
@@ -185,6 +193,7 @@ class RestPoller:
                 else:
                     window, skip = newest, at_newest
                 offset, newest, at_newest = 0, None, 0
+        self.inbox.mark_checked(leader, now - VISIBILITY_LAG_S)
         self.counters.backfills_total += 1
         return BackfillResult(leader, start, pages, rows_total, handed, truncated)
 

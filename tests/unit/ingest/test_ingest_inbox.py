@@ -161,3 +161,25 @@ def test_prune_keeps_pending_and_recent_rows(db_path: Path) -> None:
     inbox.mark_processed([old.trade_id, new.trade_id])
     assert inbox.prune(2_000_000) == 1  # `old` only: trade 3 is still pending
     assert inbox.pending_count() == 1
+
+
+def test_checked_position_moves_forward_only_and_survives_reopen(db_path: Path) -> None:
+    inbox = open_inbox(db_path)
+    inbox.follow(LEADER, 1_700_000_100)
+    inbox.mark_checked(LEADER, 1_700_000_400)
+    inbox.mark_checked(LEADER, 1_700_000_300)  # never backwards
+    inbox.mark_checked(OTHER, 1_700_000_400)  # not followed: no cursor appears
+    cursor = inbox.cursor(LEADER)
+    assert cursor is not None
+    assert (cursor.last_ts, cursor.checked_ts, cursor.position) == (
+        1_700_000_100,
+        1_700_000_400,
+        1_700_000_400,
+    )
+    inbox.commit([], {LEADER: (1_700_000_200, ["x"])})  # a trade does not undo the check
+    inbox.db.close()
+    reopened = open_inbox(db_path)
+    assert reopened.cursor(LEADER) == Cursor(
+        LEADER, 1_700_000_200, frozenset({"x"}), 1_700_000_100, 1_700_000_400
+    )
+    assert reopened.cursor(OTHER) is None

@@ -337,3 +337,78 @@ async def test_a_millisecond_timestamp_is_read_as_the_second_it_names(tmp_path: 
     cursor = poller.inbox.cursor(WHALE)
     assert cursor is not None
     assert cursor.last_ts == now
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_quiet_leader_raises_backfill_truncated_only_for_a_real_gap(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(1_000_000.0)
+    api = ActivityApi([], offset_cap=100)
+    path = tmp_path / "ledger.sqlite3"
+    inbox = Inbox(Database(path), wall=clock)
+    counters = IngestCounters()
+
+    def poller_on(inbox: Inbox) -> RestPoller:
+        return RestPoller(
+            api.fetch,
+            inbox,
+            Collector(inbox),
+            counters,
+            overlap_s=120,
+            poll_overlap_s=15,
+            max_backfill_age_s=86_400,
+            wall=clock,
+        )
+
+    poller = poller_on(inbox)
+    inbox.follow(WHALE, int(clock.now))
+    for _ in range(2 * 24 * 4):  # two days of polls, every 15 minutes, not one trade
+        clock.now += 900
+        result = await poller.backfill(WHALE, deep=False)
+        assert not result.truncated
+        assert result.start >= clock.now - 900 - 200  # the window stays short
+    assert counters.backfill_truncated_total == 0
+    cursor = inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.last_ts == cursor.follow_since  # no trade seen, none invented
+
+    # a restart ten minutes later resumes from where the API was last checked
+    inbox.db.close()
+    clock.now += 600
+    inbox = Inbox(Database(path), wall=clock)
+    poller = poller_on(inbox)
+    result = await poller.backfill(WHALE)
+    assert result.start >= clock.now - 600 - 200
+    assert counters.backfill_truncated_total == 0
+
+    # a real gap: nothing checked for two days (polycopy was down)
+    clock.now += 2 * 86_400
+    assert (await poller.backfill(WHALE)).truncated
+    assert not (await poller.backfill(WHALE, deep=False)).truncated
+    assert counters.backfill_truncated_total == 1
+    inbox.db.close()
+
+
+async def test_a_failed_backfill_does_not_mark_the_leader_checked(tmp_path: Path) -> None:
+    clock = Clock(1_000_000.0)
+
+    async def failing(leader: str, start: int, offset: int, limit: int) -> list[Any]:
+        raise OSError("unreachable")
+
+    inbox = Inbox(Database(tmp_path / "ledger.sqlite3"), wall=clock)
+    poller = RestPoller(failing, inbox, Collector(inbox), IngestCounters(), wall=clock)
+    inbox.follow(WHALE, int(clock.now))
+    clock.now += 3600
+    with pytest.raises(OSError, match="unreachable"):
+        await poller.backfill(WHALE)
+    cursor = inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.position == 1_000_000  # unchanged: nothing was checked
