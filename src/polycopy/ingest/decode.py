@@ -11,6 +11,13 @@ gigabytes to print). Timestamps are epoch seconds; a value of 12–13 digits is 
 is divided by 1000; given the clock (`now`, epoch seconds), one more than `FUTURE_MARGIN_S`
 ahead of it is rejected, so that a bogus row cannot carry a cursor into the future.
 
+Identity (SPEC §2.8): `trade_identity_of` canonicalises price and size before hashing —
+price to `IDENTITY_PRICE_STEP` (the finest tick), size to `IDENTITY_SIZE_STEP` (the on-chain
+6 decimals) — because the feeds render one fill differently: RTDS sends floats such as `0.12`,
+`/activity` derives its price from the settled amounts (`0.12000001318105698`) and its sizes
+carry float noise (`62.013960000000004`). Values already on those grids (the simulator's,
+most tapes') hash exactly as before.
+
 RTDS frames go through `decode_rtds_frame`, which looks at the `proxyWallet` of the raw text
 before parsing anything: a frame of a wallet nobody follows costs one substring search and one
 set lookup, whatever the number of leaders. `/positions` and `/value` bodies decode here too.
@@ -24,10 +31,10 @@ import re
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from polycopy.domain.events import LeaderTrade, Side
+from polycopy.domain.events import LeaderTrade, Side, trade_identity
 from polycopy.domain.money import ONE, BadNumber, to_decimal
 
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -40,6 +47,8 @@ MAX_PLACES = 30  # decimal places of any number (a float's repr has about 17 dig
 MAX_SHARES = Decimal(10) ** 9  # one fill; the largest real ones are around 10^6 shares
 MAX_NOTIONAL = Decimal(10) ** 8  # USDC of one fill; the largest real ones are below 10^6
 MAX_POSITION = Decimal(10) ** 10  # shares or USDC of a position or a wallet's value
+IDENTITY_PRICE_STEP = Decimal("0.0001")  # the finest tick: every order price is on it
+IDENTITY_SIZE_STEP = Decimal("0.000001")  # shares carry 6 decimals on chain
 
 
 class DecodeError(ValueError):
@@ -139,6 +148,47 @@ def decode_trade(
         outcome=outcome if isinstance(outcome, str) else "",
         outcome_index=_outcome_index(row),
         source=source,
+        trade_id=trade_identity_of(leader, tx_hash, asset, side, price, size, 0),
+    )
+
+
+def trade_identity_of(
+    leader: str,
+    tx_hash: str,
+    asset: str,
+    side: Side,
+    price: Decimal,
+    size: Decimal,
+    occurrence: int,
+) -> str:
+    """The identity of one leader fill (SPEC §2.8), whichever feed rendered its numbers.
+
+    Price is rounded half-even to `IDENTITY_PRICE_STEP`, size to `IDENTITY_SIZE_STEP`, then
+    hashed by `domain.events.trade_identity` (which strips trailing zeros). Every trade that
+    ingest, tapes and replay produce carries this identity. Expects bounded values (as
+    `decode_trade` returns them).
+    """
+    return trade_identity(
+        leader,
+        tx_hash,
+        asset,
+        side,
+        price.quantize(IDENTITY_PRICE_STEP, rounding=ROUND_HALF_EVEN),
+        size.quantize(IDENTITY_SIZE_STEP, rounding=ROUND_HALF_EVEN),
+        occurrence,
+    )
+
+
+def identity_of(trade: LeaderTrade) -> str:
+    """`trade_identity_of` over a trade's own fields (its occurrence included)."""
+    return trade_identity_of(
+        trade.leader,
+        trade.tx_hash,
+        trade.asset,
+        trade.side,
+        trade.price,
+        trade.size,
+        trade.occurrence,
     )
 
 
@@ -155,12 +205,13 @@ class OccurrenceCounter:
 
     def assign(self, trade: LeaderTrade) -> LeaderTrade:
         """`trade` must carry occurrence 0 (as `decode_trade` returns it)."""
-        key = trade.trade_id  # the occurrence-0 identity: normalised price and size
+        key = trade.trade_id  # the occurrence-0 identity: canonical price and size
         index = self._seen.get(key, 0)
         self._seen[key] = index + 1
         if index == 0:
             return trade
-        return replace(trade, occurrence=index, trade_id="")
+        numbered = replace(trade, occurrence=index)
+        return replace(numbered, trade_id=identity_of(numbered))
 
     def forget(self) -> None:
         self._seen.clear()

@@ -1,8 +1,10 @@
 """Bounds on what strict decoding accepts (absurd magnitudes, timestamps far ahead or in
-milliseconds) — for RTDS frames, REST rows and tapes alike, since they share `decode.py`."""
+milliseconds) and one identity per fill whichever feed rendered its numbers — for RTDS
+frames, REST rows and tapes alike, since they share `decode.py`."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from polycopy.ingest.decode import (
     FUTURE_MARGIN_S,
     DecodeError,
     FrameRejected,
+    FrameSkip,
+    OccurrenceCounter,
     decode_positions,
     decode_rtds_frame,
     decode_trade,
@@ -140,3 +144,56 @@ def test_without_a_clock_only_the_magnitude_is_bounded() -> None:
     assert int(epoch_seconds_of(9_999_999_999)) == 9_999_999_999  # tapes: no clock
     with pytest.raises(DecodeError):
         epoch_seconds_of(Decimal("1e999999999"))
+
+
+# --- one identity per fill ------------------------------------------------------------------
+# The same fill as the two feeds render it: RTDS sends the price as a float of the order's
+# price, `/activity` derives it from the settled amounts and its sizes carry float noise
+# (real /activity values: 0.12000001318105698, 0.060000003760011265, 62.013960000000004).
+RENDERINGS = [
+    (("0.12", "62.01396"), ("0.12000001318105698", "62.013960000000004")),
+    (("0.06", "45.72032"), ("0.060000003760011265", "45.720319999999994")),
+    (("0.06", "2.5"), ("0.059999562398348784", "2.5")),
+    (("0.292", "126.69"), ("0.29199778988081143", "126.69")),  # a fill across two levels
+]
+
+
+@pytest.mark.parametrize(("rtds", "rest"), RENDERINGS)
+def test_one_fill_rendered_by_both_feeds_has_one_identity(
+    rtds: tuple[str, str], rest: tuple[str, str], tmp_path: Path
+) -> None:
+    live = decode_rtds_frame(frame_text(*rtds), LEADERS, NOW)
+    assert not isinstance(live, FrameSkip)
+    polled = OccurrenceCounter().assign(decode_trade(loads(row_text(*rest)), now=NOW))
+    assert live.trade_id == polled.trade_id
+    assert polled.price == Decimal(rest[0])  # the trade keeps what the wire said
+    assert polled.size == Decimal(rest[1])
+
+    tape = tmp_path / "tape.jsonl"  # replay reads the same row through the same function
+    tape.write_text(row_text(*rest) + "\n", encoding="utf-8")
+    assert [t.trade_id for t in read_tape(tape).trades] == [live.trade_id]
+
+
+def test_canonical_identity_keeps_distinct_fills_apart() -> None:
+    def trade_id(price: str, size: str) -> str:
+        return decode_trade(loads(row_text(price=price, size=size)), now=NOW).trade_id
+
+    assert trade_id("0.26", "2.7027") == trade_id("0.2600", "2.702700")
+    assert trade_id("0.26", "2.7027") != trade_id("0.2601", "2.7027")  # another tick
+    assert trade_id("0.26", "2.7027") != trade_id("0.26", "2.702701")  # another share unit
+    # fills that only differ below the identity's precision are numbered, not merged
+    counter = OccurrenceCounter()
+    first = counter.assign(decode_trade(loads(row_text(price="0.26000001")), now=NOW))
+    second = counter.assign(decode_trade(loads(row_text(price="0.25999999")), now=NOW))
+    assert (first.occurrence, second.occurrence) == (0, 1)
+    assert first.trade_id != second.trade_id
+
+
+def test_clean_values_hash_as_before() -> None:
+    # grid prices and 6-decimal sizes (the simulator's, most tapes') keep their identity
+    from polycopy.domain.events import Side, trade_identity
+
+    trade = decode_trade(json.loads(row_text(), parse_float=Decimal), now=NOW)
+    assert trade.trade_id == trade_identity(
+        WHALE, TX, ASSET, Side.BUY, Decimal("0.26"), Decimal("2.7027"), 0
+    )
