@@ -13,7 +13,8 @@ advanced in the same transaction as that page's rows, never past what was fetche
 the wall clock. `checked_ts` is how far a complete REST pass has looked (the pass's start,
 less the Data API's visibility lag): a quiet leader's position moves forward by it, not by
 invented trades. `follow_since` is when polycopy started to follow the leader; trades from
-before it are history and never copied.
+before it are history and never copied. A leader that stops being followed loses its cursor
+(`unfollow`), so following it again starts from then, like a first start.
 
 Commits are grouped (one per RTDS frame batch or REST page) so that a durable ledger with
 `synchronous=FULL` still takes thousands of trades per second. A bounded in-memory set of
@@ -155,14 +156,17 @@ class Inbox:
     ) -> list[LeaderTrade]:
         """Commit `trades` and advance `cursors` (leader → (ts, ids at ts)) in one transaction.
 
+        Only cursors that exist (see `follow`) advance.
+
         Returns the trades that were not in the inbox before, in the given order: these, and
         only these, are now handed on. Duplicates (in the inbox, or twice in `trades`) are
         left out. When the call returns, the rows and cursors are durable.
         """
         fresh = [t for t in trades if t.trade_id not in self._recent]
         updates = {
-            leader: self.cursor_or_new(leader, ts).advanced(ts, ids)
+            leader: self._cursors[leader].advanced(ts, ids)
             for leader, (ts, ids) in (cursors or {}).items()
+            if leader in self._cursors  # a leader unfollowed meanwhile keeps no cursor
         }
         updates = {k: v for k, v in updates.items() if v != self._cursors.get(k)}
         if not fresh and not updates and not self._dead:
@@ -280,6 +284,31 @@ class Inbox:
         with self.db.transaction() as conn:
             _write_cursor(conn, moved, self._wall())
         self._cursors[leader] = moved
+
+    def unfollow(self, leaders: Iterable[str]) -> int:
+        """Stop following `leaders`: forget their cursors, so that following one again starts
+        from then (no history copied), and retire their pending trades (never decided: the
+        leader is not followed). Returns how many pending trades were retired."""
+        gone = sorted(set(leaders))
+        if not gone:
+            return 0
+        now = self._wall()
+        with self.db.transaction() as conn:
+            retired = 0
+            for leader in gone:
+                conn.execute("DELETE FROM ingest_cursor WHERE leader = ?", (leader,))
+                retired += conn.execute(
+                    "UPDATE ingest_inbox SET processed_at = ?"
+                    " WHERE leader = ? AND processed_at IS NULL",
+                    (now, leader),
+                ).rowcount
+        for leader in gone:
+            self._cursors.pop(leader, None)
+        return int(retired)
+
+    def followed(self) -> frozenset[str]:
+        """Leaders with a cursor: those followed when this inbox last changed."""
+        return frozenset(self._cursors)
 
     # --- dead letters and housekeeping ---------------------------------------------------
     def dead_letter(self, source: str, reason: str, detail: str, raw: str | bytes) -> None:

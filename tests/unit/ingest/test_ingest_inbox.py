@@ -183,3 +183,21 @@ def test_checked_position_moves_forward_only_and_survives_reopen(db_path: Path) 
         LEADER, 1_700_000_200, frozenset({"x"}), 1_700_000_100, 1_700_000_400
     )
     assert reopened.cursor(OTHER) is None
+
+
+def test_unfollow_forgets_the_cursor_and_retires_pending_trades(db_path: Path) -> None:
+    inbox = open_inbox(db_path)
+    inbox.follow_many([LEADER, OTHER], 1_700_000_000)
+    inbox.commit([trade(1), trade(2, leader=OTHER)], {LEADER: (1_700_000_001, ["x"])})
+    assert inbox.unfollow([LEADER]) == 1
+    assert inbox.followed() == {OTHER}
+    assert [t.leader for t in inbox.pending()] == [OTHER]
+    inbox.commit([], {LEADER: (1_700_000_300, ["late"])})  # a page in flight: no cursor back
+    assert inbox.cursor(LEADER) is None
+    inbox.db.close()
+
+    reopened = open_inbox(db_path)
+    assert reopened.followed() == {OTHER}
+    cursor = reopened.follow(LEADER, 1_700_009_000)  # followed again: from then on
+    assert cursor.last_ts == cursor.follow_since == 1_700_009_000
+    assert reopened.contains(trade(1).trade_id)  # still a duplicate if it comes again
