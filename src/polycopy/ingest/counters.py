@@ -48,3 +48,4 @@ class IngestCounters:
     # exposure
     exposure_refreshes_total: int = 0
     exposure_failures_total: int = 0
+    positions_fallbacks_total: int = 0  # /positions unusable (failed or malformed): /value
