@@ -55,6 +55,7 @@ STAGE_MAX = 4_096  # RTDS trades waiting for the next group commit
 STREAM_MEMORY = 50_000  # identities remembered per RTDS stream to spot repeats
 HOUSEKEEPING_S = 60.0
 PRUNE_EVERY_S = 3_600.0
+AUTH_RETRY_BACKOFFS = 10  # a refused upgrade (401/403) waits 10 × ws_backoff_max_s, and more
 REJECT_LOG_INTERVAL_S = 1.0  # at most one frame_rejected line per reason per interval
 
 
@@ -133,6 +134,7 @@ class Ingester:
             stall_s=float(settings.ws_stall_s),
             backoff_initial_s=float(settings.ws_backoff_initial_s),
             backoff_max_s=float(settings.ws_backoff_max_s),
+            auth_retry_s=AUTH_RETRY_BACKOFFS * float(settings.ws_backoff_max_s),
             random_fn=random_fn,
             clock=clock,
             wall=wall,
