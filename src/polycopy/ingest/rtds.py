@@ -114,14 +114,14 @@ class RtdsSource:
         attempt = 0
         while True:
             self._got_data = False
-            refused = False
+            refused: int | None = None  # the 401/403 status of a refused upgrade
             try:
                 await self._connect_once()
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 self.counters.ws_errors_total[f"http_{status}"] += 1
-                refused = status in AUTH_STATUSES
-                if refused:
+                if status in AUTH_STATUSES:
+                    refused = status
                     self._auth_failures += 1
                     self.counters.ws_auth_failed = True
                     self.counters.ws_auth_failures_total += 1
@@ -132,12 +132,12 @@ class RtdsSource:
                 log.warning("ws_disconnected", url=self.url, error=f"{type(exc).__name__}: {exc}")
             finally:
                 self.counters.ws_connected = False
-            if refused:
+            if refused is not None:
                 delay = auth_retry_delay(self._auth_failures, self.auth_retry_s, self._random)
                 log.error(
                     "ws_auth_failed",
                     url=self.url,
-                    status=status,
+                    status=refused,
                     consecutive=self._auth_failures,
                     retry_in_s=round(delay, 1),
                 )
