@@ -482,7 +482,7 @@ def decode_positions(rows: Iterable[Any], wallet: str) -> PositionsView:
         owner = wallet_of(row)
         if owner is not None and owner != wallet:
             raise DecodeError(f"proxyWallet: position of another wallet: {owner}")
-        price = _bounded(_first(row, "curPrice", "current_price"), "curPrice", ONE)
+        price = _bounded(_first(row, "curPrice", "current_price"), "curPrice", MAX_POSITION)
         current = _bounded(
             _first(row, "currentValue", "current_value"), "currentValue", MAX_POSITION
         )
