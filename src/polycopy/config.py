@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -201,6 +203,16 @@ class ExecutionSection(Section):
 
 
 Interval = Annotated[Decimal, BeforeValidator(_decimal_from_yaml), Field(gt=0, allow_inf_nan=False)]
+
+
+# Data API limits per 10 s (reference §1.7): 1000 requests in general, 150 to /positions.
+# Against the venue the client-side limits may be at most 90 % of them (R16: below the venue,
+# with a margin); a Data API on a loopback address (the simulator) has no such limit.
+VENUE_RATE_LIMITS_PER_10S = {
+    "rest_rate_limit_per_10s": 1000,
+    "positions_rate_limit_per_10s": 150,
+}
+VENUE_RATE_LIMIT_SHARE = Decimal("0.9")
 
 
 class IngestSection(Section):
@@ -502,6 +514,31 @@ def _is_validator_tag(part: int | str) -> bool:
 
 
 # --- cross-field rules ----------------------------------------------------------------------
+def _ingest_rate_problems(cfg: PolycopyConfig) -> list[str]:
+    if _is_loopback_url(cfg.endpoints.data_api_url):
+        return []
+    problems = []
+    for key, venue in VENUE_RATE_LIMITS_PER_10S.items():
+        value = getattr(cfg.ingest, key)
+        most = int(venue * VENUE_RATE_LIMIT_SHARE)
+        if value > most:
+            problems.append(
+                f"ingest.{key}: {value} is above {most}; the venue allows {venue} requests "
+                "per 10 s and the client must stay below it"
+            )
+    return problems
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def semantic_problems(cfg: PolycopyConfig) -> list[str]:
     problems: list[str] = []
     sizing, rails = cfg.sizing, cfg.rails
@@ -511,6 +548,7 @@ def semantic_problems(cfg: PolycopyConfig) -> list[str]:
             f"({sizing.budget_r_min_default} > {sizing.budget_r_max_default})"
         )
     problems += _rail_problems("rails", rails.model_dump())
+    problems += _ingest_rate_problems(cfg)
     seen: dict[str, int] = {}
     for i, leader in enumerate(cfg.leaders):
         where = f"leaders[{i}]"

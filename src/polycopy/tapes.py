@@ -22,6 +22,7 @@ from polycopy.ingest.decode import (
     DecodeError,
     NotATrade,
     OccurrenceCounter,
+    bounded_amount,
     decode_trade,
     wallet_of,
 )
@@ -360,7 +361,7 @@ def _add_position(by_wallet: dict[str, dict[str, Any]], row: Any) -> str | None:
         value = _first_number(row, "currentValue", "current_value")
         price = _first_number(row, "curPrice", "current_price")
         size = _first_number(row, "size", "current_size")
-    except BadNumber as exc:
+    except (BadNumber, DecodeError) as exc:
         return str(exc)
     except KeyError as exc:
         return str(exc.args[0])
@@ -377,7 +378,7 @@ def _add_position(by_wallet: dict[str, dict[str, Any]], row: Any) -> str | None:
 def _first_number(row: Mapping[str, Any], *keys: str) -> Decimal:
     for key in keys:
         if key in row and row[key] is not None:
-            return to_decimal(row[key])
+            return bounded_amount(to_decimal(row[key]), key)
     raise KeyError(f"{keys[0]} missing")
 
 

@@ -21,7 +21,8 @@ class IngestCounters:
     ws_stalls_total: int = 0
     ws_errors_total: Counter[str] = field(default_factory=Counter)  # exception kind → count
     ws_connected: bool = False
-    ws_auth_failed: bool = False
+    ws_auth_failed: bool = False  # the last upgrade was refused with 401/403 (retried slowly)
+    ws_auth_failures_total: int = 0  # upgrades refused with 401/403
     ws_last_data_at: float | None = None  # monotonic time of the last data frame
     rtds_repeats_total: int = 0  # same fill twice on one RTDS stream → REST decides
     # REST
@@ -48,3 +49,4 @@ class IngestCounters:
     # exposure
     exposure_refreshes_total: int = 0
     exposure_failures_total: int = 0
+    positions_fallbacks_total: int = 0  # /positions unusable (failed or malformed): /value

@@ -4,6 +4,20 @@ Strict: Decimal straight from the wire text, prices inside (0, 1), sizes above 0
 every identity field present. A row of another activity type is not an error: it raises
 `NotATrade` so callers can count it apart from malformed input.
 
+Magnitudes are bounded before any arithmetic or formatting: a number with more than
+`MAX_PLACES` decimal places, a size above `MAX_SHARES`, a notional above `MAX_NOTIONAL` or a
+timestamp beyond 13 digits is rejected (`1e999999999` would otherwise take seconds and
+gigabytes to print). Timestamps are epoch seconds; a value of 12–13 digits is milliseconds and
+is divided by 1000; given the clock (`now`, epoch seconds), one more than `FUTURE_MARGIN_S`
+ahead of it is rejected, so that a bogus row cannot carry a cursor into the future.
+
+Identity (SPEC §2.8): `trade_identity_of` canonicalises price and size before hashing —
+price to `IDENTITY_PRICE_STEP` (the finest tick), size to `IDENTITY_SIZE_STEP` (the on-chain
+6 decimals) — because the feeds render one fill differently: RTDS sends floats such as `0.12`,
+`/activity` derives its price from the settled amounts (`0.12000001318105698`) and its sizes
+carry float noise (`62.013960000000004`). Values already on those grids (the simulator's,
+most tapes') hash exactly as before.
+
 RTDS frames go through `decode_rtds_frame`, which looks at the `proxyWallet` of the raw text
 before parsing anything: a frame of a wallet nobody follows costs one substring search and one
 set lookup, whatever the number of leaders. `/positions` and `/value` bodies decode here too.
@@ -17,16 +31,24 @@ import re
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from polycopy.domain.events import LeaderTrade, Side
-from polycopy.domain.money import BadNumber, to_decimal
+from polycopy.domain.events import LeaderTrade, Side, trade_identity
+from polycopy.domain.money import ONE, BadNumber, to_decimal
 
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TX_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 UNKNOWN_OUTCOME_INDEX = 999
 MS_THRESHOLD = 100_000_000_000  # a "seconds" value this large is really milliseconds
+MAX_TIMESTAMP_DIGITS = 13  # milliseconds until the year 2286; anything longer is garbage
+FUTURE_MARGIN_S = 60  # venue time may run this far ahead of our clock (skew, block time)
+MAX_PLACES = 30  # decimal places of any number (a float's repr has about 17 digits)
+MAX_SHARES = Decimal(10) ** 9  # one fill; the largest real ones are around 10^6 shares
+MAX_NOTIONAL = Decimal(10) ** 8  # USDC of one fill; the largest real ones are below 10^6
+MAX_POSITION = Decimal(10) ** 10  # shares or USDC of a position or a wallet's value
+IDENTITY_PRICE_STEP = Decimal("0.0001")  # the finest tick: every order price is on it
+IDENTITY_SIZE_STEP = Decimal("0.000001")  # shares carry 6 decimals on chain
 
 
 class DecodeError(ValueError):
@@ -70,8 +92,13 @@ def wallet_of(row: Mapping[str, Any]) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
-def decode_trade(row: Mapping[str, Any], *, source: str = "") -> LeaderTrade:
-    """Decode one activity/trade row. Occurrence index 0; see `OccurrenceCounter`."""
+def decode_trade(
+    row: Mapping[str, Any], *, source: str = "", now: float | None = None
+) -> LeaderTrade:
+    """Decode one activity/trade row. Occurrence index 0; see `OccurrenceCounter`.
+
+    `now` (epoch seconds) bounds the timestamp from above; None (tapes) leaves it unbounded.
+    """
     if type(row) is not dict and not isinstance(row, Mapping):
         raise DecodeError(f"expected an object, got {type(row).__name__}")
     kind = row.get("type")
@@ -97,26 +124,71 @@ def decode_trade(row: Mapping[str, Any], *, source: str = "") -> LeaderTrade:
         side = Side.SELL
     else:
         raise DecodeError(f"side: expected BUY or SELL, got {side_text!r}")
-    price = _number(row, "price")
+    price = _bounded(_number(row, "price"), "price", ONE)
     if not (0 < price < 1):
         raise DecodeError(f"price: must be inside (0, 1), got {price}")
-    size = _number(row, "size")
+    size = _bounded(_number(row, "size"), "size", MAX_SHARES)
     if size <= 0:
         raise DecodeError(f"size: must be above 0, got {size}")
+    if size * price > MAX_NOTIONAL:
+        raise DecodeError(f"size: notional out of range (above {MAX_NOTIONAL} USDC)")
 
+    leader = wallet.lower()
+    tx_hash = tx_hash.lower()
     outcome = row.get("outcome")
     return LeaderTrade(
-        leader=wallet.lower(),
+        leader=leader,
         asset=asset,
         condition_id=condition.lower(),
         side=side,
         price=price,
         size=size,
-        timestamp=_timestamp(row.get("timestamp")),
-        tx_hash=tx_hash.lower(),
+        timestamp=_timestamp(row.get("timestamp"), now),
+        tx_hash=tx_hash,
         outcome=outcome if isinstance(outcome, str) else "",
         outcome_index=_outcome_index(row),
         source=source,
+        trade_id=trade_identity_of(leader, tx_hash, asset, side, price, size, 0),
+    )
+
+
+def trade_identity_of(
+    leader: str,
+    tx_hash: str,
+    asset: str,
+    side: Side,
+    price: Decimal,
+    size: Decimal,
+    occurrence: int,
+) -> str:
+    """The identity of one leader fill (SPEC §2.8), whichever feed rendered its numbers.
+
+    Price is rounded half-even to `IDENTITY_PRICE_STEP`, size to `IDENTITY_SIZE_STEP`, then
+    hashed by `domain.events.trade_identity` (which strips trailing zeros). Every trade that
+    ingest, tapes and replay produce carries this identity. Expects bounded values (as
+    `decode_trade` returns them).
+    """
+    return trade_identity(
+        leader,
+        tx_hash,
+        asset,
+        side,
+        price.quantize(IDENTITY_PRICE_STEP, rounding=ROUND_HALF_EVEN),
+        size.quantize(IDENTITY_SIZE_STEP, rounding=ROUND_HALF_EVEN),
+        occurrence,
+    )
+
+
+def identity_of(trade: LeaderTrade) -> str:
+    """`trade_identity_of` over a trade's own fields (its occurrence included)."""
+    return trade_identity_of(
+        trade.leader,
+        trade.tx_hash,
+        trade.asset,
+        trade.side,
+        trade.price,
+        trade.size,
+        trade.occurrence,
     )
 
 
@@ -133,12 +205,13 @@ class OccurrenceCounter:
 
     def assign(self, trade: LeaderTrade) -> LeaderTrade:
         """`trade` must carry occurrence 0 (as `decode_trade` returns it)."""
-        key = trade.trade_id  # the occurrence-0 identity: normalised price and size
+        key = trade.trade_id  # the occurrence-0 identity: canonical price and size
         index = self._seen.get(key, 0)
         self._seen[key] = index + 1
         if index == 0:
             return trade
-        return replace(trade, occurrence=index, trade_id="")
+        numbered = replace(trade, occurrence=index)
+        return replace(numbered, trade_id=identity_of(numbered))
 
     def forget(self) -> None:
         self._seen.clear()
@@ -178,6 +251,23 @@ def _number(row: Mapping[str, Any], key: str) -> Decimal:
         raise DecodeError(f"{key}: {exc}") from None
 
 
+def _bounded(value: Decimal, key: str, limit: Decimal) -> Decimal:
+    """`value`, unless its magnitude is absurd: above `limit` or with more than `MAX_PLACES`
+    decimal places. Looks at the exponent only, so `1e999999999` costs nothing."""
+    if value.adjusted() > limit.adjusted() or abs(value) > limit:  # exponent first: cheap
+        raise DecodeError(f"{key}: out of range (above {limit})")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        raise DecodeError(f"{key}: more than {MAX_PLACES} decimal places")
+    return value
+
+
+def bounded_amount(value: Decimal, key: str) -> Decimal:
+    """`value` if it is a sane position-sized amount (see `MAX_POSITION`, `MAX_PLACES`), else
+    `DecodeError` naming `key`; for readers of positions outside this module (tapes)."""
+    return _bounded(value, key, MAX_POSITION)
+
+
 def _outcome_index(row: Mapping[str, Any]) -> int | None:
     value = _field(row, "outcome_index")
     if value is None or value == "":
@@ -193,7 +283,9 @@ def _outcome_index(row: Mapping[str, Any]) -> int | None:
     return None if index == UNKNOWN_OUTCOME_INDEX else index
 
 
-def _timestamp(value: Any) -> datetime:
+def epoch_seconds_of(value: Any, now: float | None = None) -> Decimal:
+    """A wire timestamp as epoch seconds: bounded, milliseconds (≥ `MS_THRESHOLD`) divided by
+    1000, and with `now` given, at most `FUTURE_MARGIN_S` ahead of it. Raises `DecodeError`."""
     if value is None or value == "":
         raise DecodeError("timestamp: missing")
     if isinstance(value, bool):
@@ -202,10 +294,31 @@ def _timestamp(value: Any) -> datetime:
         seconds = to_decimal(value)
     except BadNumber as exc:
         raise DecodeError(f"timestamp: {exc}") from None
+    if seconds.adjusted() >= MAX_TIMESTAMP_DIGITS:
+        raise DecodeError(f"timestamp: out of range: more than {MAX_TIMESTAMP_DIGITS} digits")
     if seconds <= 0:
-        raise DecodeError(f"timestamp: must be positive, got {value!r}")
+        raise DecodeError(f"timestamp: must be positive, got {seconds}")
     if seconds >= MS_THRESHOLD:
-        seconds = seconds / 1000
+        seconds = seconds / 1000  # milliseconds
+    if now is not None and seconds > Decimal(int(now)) + FUTURE_MARGIN_S:
+        ahead = int(seconds) - int(now)
+        raise DecodeError(f"timestamp: {ahead} s ahead of the clock (at most {FUTURE_MARGIN_S})")
+    return seconds
+
+
+def row_epoch_s(row: Any, now: float | None = None) -> int | None:
+    """Whole epoch seconds of a row's timestamp by the rules of `epoch_seconds_of`, or None
+    when the row has no usable timestamp (for paging, which must not trust a bad row)."""
+    if not isinstance(row, Mapping):
+        return None
+    try:
+        return int(epoch_seconds_of(row.get("timestamp"), now))
+    except DecodeError:
+        return None
+
+
+def _timestamp(value: Any, now: float | None) -> datetime:
+    seconds = epoch_seconds_of(value, now)
     try:
         return datetime.fromtimestamp(float(seconds), tz=UTC)
     except (OverflowError, OSError, ValueError):
@@ -282,8 +395,12 @@ def frame_wallet(raw: str) -> str | None:
     return raw[quote + 1 : end].lower()
 
 
-def decode_rtds_frame(raw: str | bytes, leaders: Container[str]) -> LeaderTrade | FrameSkip:
+def decode_rtds_frame(
+    raw: str | bytes, leaders: Container[str], now: float | None = None
+) -> LeaderTrade | FrameSkip:
     """Classify one RTDS text frame against the followed (lower-case) wallets.
+
+    `now` (epoch seconds) bounds the payload timestamp, as in `decode_trade`.
 
     Returns the decoded `LeaderTrade` (source `rtds:trades` or `rtds:orders_matched`,
     occurrence 0) or a `FrameSkip`. Raises `FrameRejected` (a `DecodeError`) for a frame that
@@ -321,7 +438,7 @@ def decode_rtds_frame(raw: str | bytes, leaders: Container[str]) -> LeaderTrade 
     if owner is not None and owner not in leaders:
         return OTHER_WALLET
     try:
-        return decode_trade(payload, source=source)
+        return decode_trade(payload, source=source, now=now)
     except NotATrade:
         return OTHER_MESSAGE
     except DecodeError as exc:
@@ -365,9 +482,11 @@ def decode_positions(rows: Iterable[Any], wallet: str) -> PositionsView:
         owner = wallet_of(row)
         if owner is not None and owner != wallet:
             raise DecodeError(f"proxyWallet: position of another wallet: {owner}")
-        price = _first(row, "curPrice", "current_price")
-        current = _first(row, "currentValue", "current_value")
-        size = _first(row, "size", "current_size")
+        price = _bounded(_first(row, "curPrice", "current_price"), "curPrice", MAX_POSITION)
+        current = _bounded(
+            _first(row, "currentValue", "current_value"), "currentValue", MAX_POSITION
+        )
+        size = _bounded(_first(row, "size", "current_size"), "size", MAX_POSITION)
         if price < 0 or current < 0 or size < 0:
             raise DecodeError("position: negative price, value or size")
         if not (0 < price < 1):
@@ -394,7 +513,7 @@ def decode_value(body: Any, wallet: str) -> Decimal:
     owner = body.get("user", body.get("proxy_wallet", body.get("proxyWallet")))
     if isinstance(owner, str) and owner.lower() != wallet:
         raise DecodeError(f"user: value of another wallet: {owner.lower()}")
-    value = _number(body, "value")
+    value = _bounded(_number(body, "value"), "value", MAX_POSITION)
     if value < 0:
         raise DecodeError(f"value: must not be negative, got {value}")
     return value

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -75,22 +76,37 @@ class ExposureTracker:
         self._clock = clock
         self._sleep = sleep
         self._random = random_fn
-        self._due: list[tuple[float, str]] = []  # heap of (monotonic due time, leader)
-        self._leaders: set[str] = set()
+        # heap of (monotonic due time, generation, leader); an entry whose generation is not
+        # the leader's current one is stale (the leader was removed, maybe added again)
+        self._due: list[tuple[float, int, str]] = []
+        self._generation: dict[str, int] = {}  # followed leader → its current generation
+        self._generations = itertools.count(1)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self.latest: dict[str, ExposureSnapshot] = {}  # last good snapshot per leader
         self.failures: dict[str, int] = {}  # consecutive failures per leader
 
     # --- leaders -------------------------------------------------------------------------
+    @property
+    def leaders(self) -> frozenset[str]:
+        return frozenset(self._generation)
+
     def set_leaders(self, leaders: Iterable[str]) -> None:
+        """Refresh exactly `leaders` from now on: a new one at once, then on its own timer.
+
+        Each leader has one refresh chain: a removed leader's pending entry and in-flight
+        refresh die with its generation, so removing and re-adding it never doubles it.
+        """
         wanted = set(leaders)
-        for leader in wanted - self._leaders:
-            heapq.heappush(self._due, (self._clock(), leader))
-        for leader in self._leaders - wanted:
+        current = set(self._generation)
+        for leader in current - wanted:
+            del self._generation[leader]
             self.latest.pop(leader, None)
             self.failures.pop(leader, None)
-        self._leaders = wanted
+        for leader in wanted - current:
+            generation = next(self._generations)
+            self._generation[leader] = generation
+            heapq.heappush(self._due, (self._clock(), generation, leader))
         self._wake.set()
 
     def age_s(self, leader: str) -> float | None:
@@ -104,20 +120,23 @@ class ExposureTracker:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             while True:
-                while self._due and self._due[0][1] not in self._leaders:
-                    heapq.heappop(self._due)  # a leader that is no longer followed
+                while self._due and not self._current(self._due[0][1], self._due[0][2]):
+                    heapq.heappop(self._due)  # a leader no longer followed, or re-added
                 if not self._due:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                due, leader = self._due[0]
+                due, generation, leader = self._due[0]
                 delay = due - self._clock()
                 if delay > 0:
                     await self._nap(delay)
                     continue
                 heapq.heappop(self._due)
                 await self._slots.acquire()
-                group.create_task(self._refresh_then_reschedule(leader))
+                group.create_task(self._refresh_then_reschedule(leader, generation))
+
+    def _current(self, generation: int, leader: str) -> bool:
+        return self._generation.get(leader) == generation
 
     async def _nap(self, delay: float) -> None:
         """Sleep `delay`, or less when the leader set changes."""
@@ -131,14 +150,15 @@ class ExposureTracker:
             waker.cancel()
             await asyncio.gather(sleeper, waker, return_exceptions=True)
 
-    async def _refresh_then_reschedule(self, leader: str) -> None:
+    async def _refresh_then_reschedule(self, leader: str, generation: int) -> None:
         try:
             await self.refresh(leader)
         finally:
             self._slots.release()
-            if leader in self._leaders:
+            if self._current(generation, leader):
                 jitter = 1 + 0.1 * (self._random() - 0.5)  # ±5 % keeps leaders spread out
-                heapq.heappush(self._due, (self._clock() + self.refresh_s * jitter, leader))
+                due = self._clock() + self.refresh_s * jitter
+                heapq.heappush(self._due, (due, generation, leader))
                 self._wake.set()
 
     async def refresh(self, leader: str) -> ExposureSnapshot | None:
@@ -156,7 +176,7 @@ class ExposureTracker:
                 age_s=self.age_s(leader),
             )
             return None
-        if leader not in self._leaders:
+        if leader not in self._generation:
             return None
         self.failures.pop(leader, None)
         self.latest[leader] = snapshot
@@ -174,12 +194,13 @@ class ExposureTracker:
         refreshed_at = datetime.fromtimestamp(self._wall(), tz=UTC)
         try:
             rows = await self._positions(leader)
-        except (DataApiError, DecodeError) as exc:
-            log.warning("positions_unavailable", leader=leader, error=str(exc))
-        else:
             if rows is not None:
                 view = decode_positions(rows, leader)
                 return ExposureSnapshot(leader, view.value, view.positions, refreshed_at)
+        except (DataApiError, DecodeError) as exc:
+            # unavailable or malformed (one bad row spoils the sum): /value gives E_u alone
+            self.counters.positions_fallbacks_total += 1
+            log.warning("positions_unavailable", leader=leader, error=str(exc))
         body = await self.client.get_json("/value", {"user": leader})
         return ExposureSnapshot(leader, decode_value(body, leader), None, refreshed_at)
 

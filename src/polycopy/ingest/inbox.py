@@ -7,10 +7,14 @@ row and is dropped as a duplicate. Rows stay *pending* until the sizing worker h
 decision and calls `mark_processed` (inside its own transaction, ideally); at start-up
 `pending()` returns what was handed on but never decided, oldest first, to enqueue again.
 
-Each followed leader has a cursor `(last_ts, ids at last_ts, follow_since)`: the newest venue
-timestamp that a REST page has shown and committed, advanced in the same transaction as that
-page's rows, never past what was fetched and never to the wall clock. `follow_since` is when
-polycopy started to follow the leader; trades from before it are history and never copied.
+Each followed leader has a cursor `(last_ts, ids at last_ts, follow_since, checked_ts)`:
+`last_ts` is the newest venue timestamp of a trade that a REST page has shown and committed,
+advanced in the same transaction as that page's rows, never past what was fetched and never to
+the wall clock. `checked_ts` is how far a complete REST pass has looked (the pass's start,
+less the Data API's visibility lag): a quiet leader's position moves forward by it, not by
+invented trades. `follow_since` is when polycopy started to follow the leader; trades from
+before it are history and never copied. A leader that stops being followed loses its cursor
+(`unfollow`), so following it again starts from then, like a first start.
 
 Commits are grouped (one per RTDS frame batch or REST page) so that a durable ledger with
 `synchronous=FULL` still takes thousands of trades per second. A bounded in-memory set of
@@ -24,7 +28,7 @@ import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -77,6 +81,7 @@ MIGRATIONS: list[list[str]] = [
             raw TEXT NOT NULL
         )""",
     ],
+    ["ALTER TABLE ingest_cursor ADD COLUMN checked_ts INTEGER NOT NULL DEFAULT 0"],
 ]
 
 _INSERT = (
@@ -96,17 +101,27 @@ class Cursor:
     """How far REST has been read for one leader (venue time, epoch seconds)."""
 
     leader: str
-    last_ts: int
+    last_ts: int  # newest trade committed from REST
     ids_at_last_ts: frozenset[str]
     follow_since: int
+    checked_ts: int = 0  # a complete REST pass found every trade up to here
+
+    @property
+    def position(self) -> int:
+        """Where the next REST window is measured from (before its overlap)."""
+        return max(self.last_ts, self.checked_ts)
 
     def advanced(self, ts: int, ids: Iterable[str]) -> Cursor:
-        """The cursor after a committed page whose newest row is at `ts` (never backwards)."""
+        """The cursor after a committed page whose newest trade is at `ts` (never backwards)."""
         if ts > self.last_ts:
-            return Cursor(self.leader, ts, frozenset(ids), self.follow_since)
+            return replace(self, last_ts=ts, ids_at_last_ts=frozenset(ids))
         if ts == self.last_ts:
-            return Cursor(self.leader, ts, self.ids_at_last_ts | frozenset(ids), self.follow_since)
+            return replace(self, ids_at_last_ts=self.ids_at_last_ts | frozenset(ids))
         return self
+
+    def checked(self, ts: int) -> Cursor:
+        """The cursor after a complete REST pass that has seen every trade up to `ts`."""
+        return replace(self, checked_ts=ts) if ts > self.checked_ts else self
 
 
 def epoch_seconds(trade: LeaderTrade) -> int:
@@ -123,9 +138,11 @@ class Inbox:
         self._cursors: dict[str, Cursor] = {}
         self._dead: deque[tuple[float, str, str, str, str]] = deque(maxlen=DEAD_LETTER_BUFFER)
         for row in db.conn.execute(
-            "SELECT leader, last_ts, ids_at_last_ts, follow_since FROM ingest_cursor"
+            "SELECT leader, last_ts, ids_at_last_ts, follow_since, checked_ts FROM ingest_cursor"
         ):
-            self._cursors[row[0]] = Cursor(row[0], row[1], frozenset(json.loads(row[2])), row[3])
+            self._cursors[row[0]] = Cursor(
+                row[0], row[1], frozenset(json.loads(row[2])), row[3], row[4]
+            )
 
     # --- dedup and hand-over -------------------------------------------------------------
     def is_recent(self, trade_id: str) -> bool:
@@ -139,14 +156,17 @@ class Inbox:
     ) -> list[LeaderTrade]:
         """Commit `trades` and advance `cursors` (leader → (ts, ids at ts)) in one transaction.
 
+        Only cursors that exist (see `follow`) advance.
+
         Returns the trades that were not in the inbox before, in the given order: these, and
         only these, are now handed on. Duplicates (in the inbox, or twice in `trades`) are
         left out. When the call returns, the rows and cursors are durable.
         """
         fresh = [t for t in trades if t.trade_id not in self._recent]
         updates = {
-            leader: self.cursor_or_new(leader, ts).advanced(ts, ids)
+            leader: self._cursors[leader].advanced(ts, ids)
             for leader, (ts, ids) in (cursors or {}).items()
+            if leader in self._cursors  # a leader unfollowed meanwhile keeps no cursor
         }
         updates = {k: v for k, v in updates.items() if v != self._cursors.get(k)}
         if not fresh and not updates and not self._dead:
@@ -249,6 +269,47 @@ class Inbox:
             self._cursors.update((c.leader, c) for c in created)
         return result
 
+    def mark_checked(self, leader: str, ts: int) -> None:
+        """A complete REST pass saw every trade of `leader` up to `ts`; durable on return.
+
+        Call it after the pass's pages are handed on. No-op for a leader not followed (its
+        cursor gone meanwhile) and when `ts` is not ahead of the cursor's `checked_ts`.
+        """
+        cursor = self._cursors.get(leader)
+        if cursor is None:
+            return
+        moved = cursor.checked(ts)
+        if moved is cursor:
+            return
+        with self.db.transaction() as conn:
+            _write_cursor(conn, moved, self._wall())
+        self._cursors[leader] = moved
+
+    def unfollow(self, leaders: Iterable[str]) -> int:
+        """Stop following `leaders`: forget their cursors, so that following one again starts
+        from then (no history copied), and retire their pending trades (never decided: the
+        leader is not followed). Returns how many pending trades were retired."""
+        gone = sorted(set(leaders))
+        if not gone:
+            return 0
+        now = self._wall()
+        with self.db.transaction() as conn:
+            retired = 0
+            for leader in gone:
+                conn.execute("DELETE FROM ingest_cursor WHERE leader = ?", (leader,))
+                retired += conn.execute(
+                    "UPDATE ingest_inbox SET processed_at = ?"
+                    " WHERE leader = ? AND processed_at IS NULL",
+                    (now, leader),
+                ).rowcount
+        for leader in gone:
+            self._cursors.pop(leader, None)
+        return int(retired)
+
+    def followed(self) -> frozenset[str]:
+        """Leaders with a cursor: those followed when this inbox last changed."""
+        return frozenset(self._cursors)
+
     # --- dead letters and housekeeping ---------------------------------------------------
     def dead_letter(self, source: str, reason: str, detail: str, raw: str | bytes) -> None:
         """Keep a rejected payload for inspection; written with the next commit or `flush`.
@@ -339,15 +400,17 @@ def _trade(row: Sequence[object]) -> LeaderTrade:
 
 def _write_cursor(conn: sqlite3.Connection, cursor: Cursor, now: float) -> None:
     conn.execute(
-        "INSERT INTO ingest_cursor (leader, last_ts, ids_at_last_ts, follow_since, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT(leader) DO UPDATE SET last_ts = excluded.last_ts,"
-        " ids_at_last_ts = excluded.ids_at_last_ts, follow_since = excluded.follow_since,"
+        "INSERT INTO ingest_cursor (leader, last_ts, ids_at_last_ts, follow_since, checked_ts,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(leader) DO UPDATE SET"
+        " last_ts = excluded.last_ts, ids_at_last_ts = excluded.ids_at_last_ts,"
+        " follow_since = excluded.follow_since, checked_ts = excluded.checked_ts,"
         " updated_at = excluded.updated_at",
         (
             cursor.leader,
             cursor.last_ts,
             json.dumps(sorted(cursor.ids_at_last_ts)),
             cursor.follow_since,
+            cursor.checked_ts,
             now,
         ),
     )

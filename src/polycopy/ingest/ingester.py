@@ -55,6 +55,7 @@ STAGE_MAX = 4_096  # RTDS trades waiting for the next group commit
 STREAM_MEMORY = 50_000  # identities remembered per RTDS stream to spot repeats
 HOUSEKEEPING_S = 60.0
 PRUNE_EVERY_S = 3_600.0
+AUTH_RETRY_BACKOFFS = 10  # a refused upgrade (401/403) waits 10 × ws_backoff_max_s, and more
 REJECT_LOG_INTERVAL_S = 1.0  # at most one frame_rejected line per reason per interval
 
 
@@ -133,8 +134,10 @@ class Ingester:
             stall_s=float(settings.ws_stall_s),
             backoff_initial_s=float(settings.ws_backoff_initial_s),
             backoff_max_s=float(settings.ws_backoff_max_s),
+            auth_retry_s=AUTH_RETRY_BACKOFFS * float(settings.ws_backoff_max_s),
             random_fn=random_fn,
             clock=clock,
+            wall=wall,
             sleep=sleep,
         )
         self.exposure = ExposureTracker(
@@ -168,10 +171,12 @@ class Ingester:
         """Follow exactly `addresses` from now on (config reload), without a restart.
 
         A new leader's cursor starts now: none of its history is copied. A removed leader's
-        frames and rows are filtered out from the next frame on.
+        frames and rows are filtered out from the next frame on, and its cursor is forgotten:
+        following it again, in this run or a later one, starts from then.
         """
         wanted = frozenset(a.lower() for a in addresses)
         added, removed = wanted - self._leaders, self._leaders - wanted
+        self._unfollow(removed)
         self.inbox.follow_many(sorted(added), int(self._wall()), restart=True)
         self._leaders = wanted
         self.rtds.leaders = wanted
@@ -182,6 +187,13 @@ class Ingester:
         if added or removed:
             log.info("leaders_changed", added=sorted(added), removed=sorted(removed))
 
+    def _unfollow(self, leaders: Iterable[str]) -> None:
+        gone = sorted(leaders)
+        if not gone:
+            return
+        retired = self.inbox.unfollow(gone)
+        log.info("leaders_unfollowed", leaders=gone, pending_retired=retired)
+
     def request_backfill(self, leaders: Iterable[str] | None = None, deep: bool = True) -> None:
         self.backfills.request(sorted(self._leaders if leaders is None else leaders), deep)
 
@@ -190,7 +202,13 @@ class Ingester:
         return self.inbox.mark_processed(trade_ids)
 
     async def run(self) -> None:
-        """Run every source until cancelled. Re-enqueues pending trades first."""
+        """Run every source until cancelled. Re-enqueues pending trades first.
+
+        A leader with a cursor from the previous run resumes from it; a leader that the
+        previous run did not follow at its end (never, or removed from the config since)
+        starts from now, like a first start. Cursors of leaders no longer followed go.
+        """
+        self._unfollow(self.inbox.followed() - self._leaders)
         self.inbox.follow_many(sorted(self._leaders), int(self._wall()))
         try:
             pending = self.inbox.pending(self._leaders)

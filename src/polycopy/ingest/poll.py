@@ -10,6 +10,16 @@ lost nor counted twice. Occurrence indices (identical-looking fills of one tx) a
 the whole backfill, in the API's stable order; since every row of a tx shares its timestamp and
 the window always starts before the cursor, each backfill numbers a tx's fills the same way.
 
+The cursor advances only to the timestamps of rows that decoded into trades: a rejected row
+(bad side, absurd timestamp, …) moves nothing, and a timestamp more than `FUTURE_MARGIN_S`
+ahead of the clock is rejected, so one bad row cannot switch REST detection off.
+
+A backfill that read every page records how far the API has been checked (`checked_ts`, the
+backfill's start time minus `VISIBILITY_LAG_S`), apart from the newest trade seen; the next
+window starts from the later of the two. So a quiet leader's window stays short, and
+`backfill_truncated` (the window would start before `max_backfill_age_s`) means a real gap: an
+outage longer than that, not a leader who did not trade.
+
 `BackfillScheduler` runs backfills on request (start, websocket (re)connect, periodic poll,
 RTDS repeat): at most one at a time per leader, requests during a run coalesce into one rerun,
 and a few leaders run concurrently under the shared rate limiter.
@@ -22,7 +32,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -36,6 +45,7 @@ from polycopy.ingest.decode import (
     NotATrade,
     OccurrenceCounter,
     decode_trade,
+    row_epoch_s,
     rows_of,
     wallet_of,
 )
@@ -46,6 +56,7 @@ log = structlog.get_logger("polycopy.ingest")
 PAGE_LIMIT = 500  # /activity v1 maximum
 OFFSET_CAP = 5000  # /activity v1: a larger offset is a 400
 SOURCE = "rest"
+VISIBILITY_LAG_S = 30  # a fill shows up in /activity seconds after its block (≈ 3–9 s)
 
 FetchPage = Callable[[str, int, int, int], Awaitable[list[Any]]]
 """(leader, start, offset, limit) → rows of one `/activity` page, oldest first."""
@@ -119,14 +130,18 @@ class RestPoller:
         """
         now = int(self._wall())
         cursor = self.inbox.follow(leader, now)
-        start = max(cursor.last_ts - (self.overlap_s if deep else self.poll_overlap_s), 1)
+        start = max(cursor.position - (self.overlap_s if deep else self.poll_overlap_s), 1)
         truncated = False
         oldest_allowed = now - self.max_backfill_age_s
         if start < oldest_allowed:
             truncated = True
             self.counters.backfill_truncated_total += 1
             log.warning(
-                "backfill_truncated", leader=leader, cursor_ts=cursor.last_ts, start=oldest_allowed
+                "backfill_truncated",
+                leader=leader,
+                cursor_ts=cursor.last_ts,
+                checked_ts=cursor.checked_ts,
+                start=oldest_allowed,
             )
             start = oldest_allowed
         counter = OccurrenceCounter()
@@ -142,7 +157,7 @@ class RestPoller:
             trades: list[LeaderTrade] = []
             rejected: list[str] = []
             for row in rows:
-                ts = _row_ts(row)
+                ts = row_epoch_s(row, now)  # paging only; the cursor follows decoded trades
                 if ts is not None:
                     if newest is None or ts > newest:
                         newest, at_newest = ts, 0
@@ -153,18 +168,17 @@ class RestPoller:
                         skip -= 1
                         continue
                     skip = 0
-                trade = self._decode(row, leader, rejected)
+                trade = self._decode(row, leader, rejected, now)
                 if trade is not None:
                     trades.append(counter.assign(trade))
             if rejected:
                 log.warning(
                     "rows_rejected", leader=leader, rows=len(rejected), first_error=rejected[0]
                 )
-            if newest is not None:
-                ids = [t.trade_id for t in trades if epoch_seconds(t) == newest]
-                handed += await self._hand_on(trades, {leader: (newest, ids)})
-            elif trades:
-                handed += await self._hand_on(trades, {})
+            if trades:
+                last = max(epoch_seconds(t) for t in trades)
+                ids = [t.trade_id for t in trades if epoch_seconds(t) == last]
+                handed += await self._hand_on(trades, {leader: (last, ids)})
             if len(rows) < self.page_limit:
                 break
             offset += len(rows)
@@ -179,16 +193,17 @@ class RestPoller:
                 else:
                     window, skip = newest, at_newest
                 offset, newest, at_newest = 0, None, 0
+        self.inbox.mark_checked(leader, now - VISIBILITY_LAG_S)
         self.counters.backfills_total += 1
         return BackfillResult(leader, start, pages, rows_total, handed, truncated)
 
-    def _decode(self, row: Any, leader: str, rejected: list[str]) -> LeaderTrade | None:
+    def _decode(self, row: Any, leader: str, rejected: list[str], now: int) -> LeaderTrade | None:
         try:
             if not isinstance(row, Mapping):
                 raise DecodeError(f"row: expected an object, got {type(row).__name__}")
             if wallet_of(row) not in (leader, None):
                 raise DecodeError("proxyWallet: a row of another wallet")
-            return decode_trade(row, source=SOURCE)
+            return decode_trade(row, source=SOURCE, now=now)
         except NotATrade:
             self.counters.rows_not_trade_total += 1
         except DecodeError as exc:
@@ -196,21 +211,6 @@ class RestPoller:
             self.inbox.dead_letter(SOURCE, exc.reason, str(exc), _text(row))
             rejected.append(str(exc))
         return None
-
-
-def _row_ts(row: Any) -> int | None:
-    if not isinstance(row, Mapping):
-        return None
-    value = row.get("timestamp")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value) if abs(value) < 10**13 else None
-    if isinstance(value, str) and value.isdigit() and len(value) <= 13:
-        return int(value)
-    return None
 
 
 def _text(row: Any) -> str:

@@ -12,7 +12,11 @@ when no data frame arrived for `stall_s`, which catches a socket that answers pi
 nothing. Reconnects wait a capped, full-jitter exponential backoff (reset once a connection
 has delivered data). Every (re)connect calls `on_connected` so that the ingester backfills all
 leaders from REST: the stream has no replay, REST fills the gap. An upgrade refused with 401 or
-403 is not retried: `ws_auth_failed` is set and REST polling carries on alone.
+403 (an auth or Cloudflare block) is not hammered: `ws_auth_failed` is set (shown on /status),
+`ws_auth_failures_total` counts it, `ws_auth_failed` is logged at error level, and the next
+attempt waits `auth_retry_s` × 2^(n−1) (at most `AUTH_RETRY_MAX_FACTOR` × `auth_retry_s`),
+jittered between half and all of it; REST polling carries on alone meanwhile. The flag clears
+on the next successful connection.
 """
 
 from __future__ import annotations
@@ -51,6 +55,16 @@ SUBSCRIBE = json.dumps(
     separators=(",", ":"),
 )
 MAX_FRAME_BYTES = 1 << 20
+AUTH_STATUSES = (401, 403)
+AUTH_RETRY_MAX_FACTOR = 8  # a refused upgrade is retried at most every 8 × auth_retry_s
+
+
+def auth_retry_delay(failures: int, retry_s: float, random_fn: Callable[[], float]) -> float:
+    """Wait after the `failures`-th refused upgrade in a row: exponential, capped, and never
+    below half of its ceiling (full jitter could retry at once, and a 403 must not be hammered).
+    """
+    ceiling = retry_s * min(2.0 ** max(0, failures - 1), AUTH_RETRY_MAX_FACTOR)
+    return ceiling * (0.5 + 0.5 * random_fn())
 
 
 class RtdsSource:
@@ -67,9 +81,11 @@ class RtdsSource:
         stall_s: float = 15.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        auth_retry_s: float = 300.0,
         open_timeout_s: float = 10.0,
         random_fn: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.url = url
@@ -82,36 +98,54 @@ class RtdsSource:
         self.stall_s = stall_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.auth_retry_s = auth_retry_s
         self.open_timeout_s = open_timeout_s
         self._random = random_fn
         self._clock = clock
+        self._wall = wall
         self._sleep = sleep
         self._last_data = 0.0
         self._got_data = False
+        self._auth_failures = 0  # refused upgrades in a row
         self.delays: list[float] = []  # reconnect delays, newest last (bounded)
 
     async def run(self) -> None:
-        """Connect, read, reconnect, until cancelled (or refused with 401/403)."""
+        """Connect, read, reconnect, until cancelled."""
         attempt = 0
         while True:
             self._got_data = False
+            refused: int | None = None  # the 401/403 status of a refused upgrade
             try:
                 await self._connect_once()
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 self.counters.ws_errors_total[f"http_{status}"] += 1
-                if status in (401, 403):
+                if status in AUTH_STATUSES:
+                    refused = status
+                    self._auth_failures += 1
                     self.counters.ws_auth_failed = True
-                    log.error("ws_auth_failed", url=self.url, status=status)
-                    return
-                log.warning("ws_connect_failed", url=self.url, status=status)
+                    self.counters.ws_auth_failures_total += 1
+                else:
+                    log.warning("ws_connect_failed", url=self.url, status=status)
             except (OSError, TimeoutError, WebSocketException) as exc:
                 self.counters.ws_errors_total[type(exc).__name__] += 1
                 log.warning("ws_disconnected", url=self.url, error=f"{type(exc).__name__}: {exc}")
             finally:
                 self.counters.ws_connected = False
-            attempt = 1 if self._got_data else attempt + 1
-            delay = backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s, self._random)
+            if refused is not None:
+                delay = auth_retry_delay(self._auth_failures, self.auth_retry_s, self._random)
+                log.error(
+                    "ws_auth_failed",
+                    url=self.url,
+                    status=refused,
+                    consecutive=self._auth_failures,
+                    retry_in_s=round(delay, 1),
+                )
+            else:
+                attempt = 1 if self._got_data else attempt + 1
+                delay = backoff_delay(
+                    attempt, self.backoff_initial_s, self.backoff_max_s, self._random
+                )
             self.delays = [*self.delays[-99:], delay]
             await self._sleep(delay)
 
@@ -130,6 +164,8 @@ class RtdsSource:
             if reconnect:
                 self.counters.ws_reconnects_total += 1
             self.counters.ws_connected = True
+            self.counters.ws_auth_failed = False
+            self._auth_failures = 0
             log.info("ws_reconnected" if reconnect else "ws_connected", url=self.url)
             self._on_connected()
             await self._read(ws)
@@ -151,7 +187,7 @@ class RtdsSource:
         counters = self.counters
         counters.frames_total += 1
         try:
-            result = decode_rtds_frame(raw, self.leaders)
+            result = decode_rtds_frame(raw, self.leaders, self._wall())
         except FrameRejected as exc:
             self._data_seen()
             counters.frames_rejected_total[exc.reason] += 1

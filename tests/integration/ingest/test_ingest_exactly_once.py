@@ -152,3 +152,38 @@ async def test_thousand_leaders_filter_a_firehose(tmp_path: Path) -> None:
         assert sorted(worker.ids) == sorted(want)
         assert all(t.source.startswith("rtds:") for t in worker.trades)  # caught live
         assert ingester.counters.frames_rejected_total == {}
+
+
+async def test_a_leader_not_followed_at_the_last_run_end_starts_from_now(tmp_path: Path) -> None:
+    async with SimServer(SimConfig.instant(seed=12)) as sim:
+        token = sim.add_market().tokens[0].token_id
+        await after_second_boundary()
+        # run 1 follows A, B and C; a reload drops B; C is dropped from the file while down
+        first = make_ingester(tmp_path, sim, [A, B, C])
+        async with running(first) as worker:
+            await eventually(lambda: all(first.backfills.succeeded.get(x, 0) for x in (A, B, C)))
+            early = [sim.emit_trade(x, token, "BUY", Decimal("0.5"), Decimal(1)) for x in (A, B, C)]
+            await eventually(lambda: worker.has_all(expected_ids(f.identity() for f in early)))
+            first.set_leaders([A, C])
+        second = make_ingester(tmp_path, sim, [A])  # C is no longer in the config
+        async with running(second):
+            await eventually(lambda: second.backfills.succeeded.get(A, 0) >= 1)
+
+        # while nobody follows B or C, both trade; A is followed throughout
+        unfollowed = [sim.emit_trade(x, token, "SELL", Decimal("0.5"), Decimal(2)) for x in (B, C)]
+        missed = sim.emit_trade(A, token, "SELL", Decimal("0.5"), Decimal(3))
+        await after_second_boundary()
+
+        third = make_ingester(tmp_path, sim, [A, B, C])  # B and C are back in the config
+        async with running(third) as again:
+            await eventually(lambda: all(third.backfills.succeeded.get(x, 0) for x in (A, B, C)))
+            later = [sim.emit_trade(x, token, "BUY", Decimal("0.5"), Decimal(4)) for x in (B, C)]
+            want = expected_ids([missed.identity(), *(f.identity() for f in later)])
+            await eventually(lambda: again.has_all(want))
+            polls = third.counters.backfills_total
+            await eventually(lambda: third.counters.backfills_total >= polls + 3)
+        # A resumed from its cursor; B and C started from now: their trades in between, from
+        # before they were followed again, are history and not copied
+        assert sorted(again.ids) == sorted(want)
+        assert not set(expected_ids(f.identity() for f in unfollowed)) & set(again.ids)
+        assert third.counters.history_skipped_total >= 2

@@ -239,11 +239,14 @@ async def test_client_side_rate_limit_holds_with_many_leaders(tmp_path: Path) ->
             assert sum(1 for t in times[i:] if t < at + 1.0) <= 10 + 9 + 1
 
 
-async def test_a_refused_upgrade_stops_the_websocket_and_rest_carries_on(tmp_path: Path) -> None:
+async def test_a_refused_upgrade_is_not_hammered_and_rest_carries_on(tmp_path: Path) -> None:
     async with SimServer(SimConfig.instant(seed=29)) as sim:
         token = sim.add_market().tokens[0].token_id
         sim.faults.arm(ErrorStatus(path="/rtds", status=403, times=None, body="<html>403</html>"))
-        ingester = make_ingester(tmp_path, sim, [A], poll_interval_s=Decimal("0.2"))
+        # ws_backoff_max_s 30: a refused upgrade waits at least 150 s before the next one
+        ingester = make_ingester(
+            tmp_path, sim, [A], poll_interval_s=Decimal("0.2"), ws_backoff_max_s=Decimal("30")
+        )
         async with running(ingester) as worker:
             await eventually(lambda: ingester.counters.ws_auth_failed)
             fills = [
@@ -254,5 +257,7 @@ async def test_a_refused_upgrade_stops_the_websocket_and_rest_carries_on(tmp_pat
             upgrades = len(sim.requests(path="/rtds"))
             polls = ingester.counters.backfills_total
             await eventually(lambda: ingester.counters.backfills_total >= polls + 3)
-            assert len(sim.requests(path="/rtds")) == upgrades == 1  # not retried
+            assert len(sim.requests(path="/rtds")) == upgrades == 1  # not retried yet
+            assert ingester.counters.ws_auth_failures_total == 1
+            assert ingester.rtds.delays[-1] >= 150
         assert sorted(worker.ids) == sorted(want)

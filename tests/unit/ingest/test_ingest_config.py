@@ -48,3 +48,41 @@ def test_bad_values_name_their_key(key: str, value: object) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"ingest": {key: value}}, environ={})
     assert f"ingest.{key}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "most"),
+    [
+        ("rest_rate_limit_per_10s", 901, 900),  # venue: 1000 per 10 s
+        ("rest_rate_limit_per_10s", 1_000_000, 900),
+        ("positions_rate_limit_per_10s", 136, 135),  # venue: 150 per 10 s
+    ],
+)
+def test_rate_limits_above_the_venue_are_refused_with_their_key(
+    key: str, value: int, most: int
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"ingest": {key: value}}, environ={})
+    assert f"ingest.{key}: {value} is above {most}" in str(caught.value)
+    with pytest.raises(ConfigError) as from_env:  # an environment override is checked too
+        parse_config({}, environ={f"POLYCOPY_{key.upper()}": str(value)})
+    assert f"ingest.{key}" in str(from_env.value)
+    ok = parse_config({"ingest": {key: most}}, environ={}).settings.ingest
+    assert getattr(ok, key) == most
+
+
+def test_the_simulator_on_loopback_has_no_venue_limit() -> None:
+    for url in ("http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"):
+        cfg = parse_config(
+            {"ingest": {"rest_rate_limit_per_10s": 100_000}, "endpoints": {"data_api_url": url}},
+            environ={},
+        )
+        assert cfg.settings.ingest.rest_rate_limit_per_10s == 100_000
+    with pytest.raises(ConfigError):
+        parse_config(
+            {
+                "ingest": {"rest_rate_limit_per_10s": 100_000},
+                "endpoints": {"data_api_url": "https://data-api.polymarket.com.evil.example"},
+            },
+            environ={},
+        )

@@ -161,3 +161,43 @@ def test_prune_keeps_pending_and_recent_rows(db_path: Path) -> None:
     inbox.mark_processed([old.trade_id, new.trade_id])
     assert inbox.prune(2_000_000) == 1  # `old` only: trade 3 is still pending
     assert inbox.pending_count() == 1
+
+
+def test_checked_position_moves_forward_only_and_survives_reopen(db_path: Path) -> None:
+    inbox = open_inbox(db_path)
+    inbox.follow(LEADER, 1_700_000_100)
+    inbox.mark_checked(LEADER, 1_700_000_400)
+    inbox.mark_checked(LEADER, 1_700_000_300)  # never backwards
+    inbox.mark_checked(OTHER, 1_700_000_400)  # not followed: no cursor appears
+    cursor = inbox.cursor(LEADER)
+    assert cursor is not None
+    assert (cursor.last_ts, cursor.checked_ts, cursor.position) == (
+        1_700_000_100,
+        1_700_000_400,
+        1_700_000_400,
+    )
+    inbox.commit([], {LEADER: (1_700_000_200, ["x"])})  # a trade does not undo the check
+    inbox.db.close()
+    reopened = open_inbox(db_path)
+    assert reopened.cursor(LEADER) == Cursor(
+        LEADER, 1_700_000_200, frozenset({"x"}), 1_700_000_100, 1_700_000_400
+    )
+    assert reopened.cursor(OTHER) is None
+
+
+def test_unfollow_forgets_the_cursor_and_retires_pending_trades(db_path: Path) -> None:
+    inbox = open_inbox(db_path)
+    inbox.follow_many([LEADER, OTHER], 1_700_000_000)
+    inbox.commit([trade(1), trade(2, leader=OTHER)], {LEADER: (1_700_000_001, ["x"])})
+    assert inbox.unfollow([LEADER]) == 1
+    assert inbox.followed() == {OTHER}
+    assert [t.leader for t in inbox.pending()] == [OTHER]
+    inbox.commit([], {LEADER: (1_700_000_300, ["late"])})  # a page in flight: no cursor back
+    assert inbox.cursor(LEADER) is None
+    inbox.db.close()
+
+    reopened = open_inbox(db_path)
+    assert reopened.followed() == {OTHER}
+    cursor = reopened.follow(LEADER, 1_700_009_000)  # followed again: from then on
+    assert cursor.last_ts == cursor.follow_since == 1_700_009_000
+    assert reopened.contains(trade(1).trade_id)  # still a duplicate if it comes again

@@ -88,9 +88,10 @@ async def test_shared_timestamps_across_pages_and_windows(
 ) -> None:
     rows = whale_rows[:700]
     first_ts = min(int(r["timestamp"]) for r in rows)
+    last_ts = max(int(r["timestamp"]) for r in rows)
     # pages of 9, windows of 6 pages (54 rows): runs of up to 48 rows in one second span
     # pages and windows
-    poller, api, collector, counters = make(tmp_path, rows, limit=9, cap=45, now=first_ts)
+    poller, api, collector, counters = make(tmp_path, rows, limit=9, cap=45, now=last_ts)
     poller.inbox.follow(WHALE, first_ts)
     result = await poller.backfill(WHALE)
 
@@ -161,7 +162,8 @@ async def test_a_failed_hand_on_leaves_the_cursor_at_the_last_committed_page(
 ) -> None:
     rows = whale_rows[:50]
     first_ts = min(int(r["timestamp"]) for r in rows)
-    poller, _, collector, _ = make(tmp_path, rows, limit=10, cap=100, now=first_ts)
+    last_ts = max(int(r["timestamp"]) for r in rows)
+    poller, _, collector, _ = make(tmp_path, rows, limit=10, cap=100, now=last_ts)
     poller.inbox.follow(WHALE, first_ts)
     calls = 0
 
@@ -275,3 +277,138 @@ async def test_periodic_poll_looks_back_less_than_a_deep_backfill() -> None:
         await poller.backfill(WHALE, deep=False)
         db.close()
     assert requested == [10_000 - 120, 10_000 - 15]
+
+
+def plain_row(ts: int, n: int, **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "proxyWallet": WHALE,
+        "timestamp": ts,
+        "type": "TRADE",
+        "size": Decimal(n),
+        "transactionHash": "0x" + f"{n:064x}",
+        "price": Decimal("0.5"),
+        "asset": "7",
+        "side": "BUY",
+    }
+    row.update(over)
+    return row
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"side": "HOLD", "timestamp": 9_999_999_999},  # rejected for its side; absurd time
+        {"timestamp": 9_999_999_999},  # a well-formed trade but in the year 2286
+        {"timestamp": 9_999_999_999_999},  # 13 digits: milliseconds, still far ahead
+        {"price": Decimal("1.5"), "timestamp": 1_800_000_030},  # rejected, a little ahead
+    ],
+)
+async def test_a_rejected_row_never_moves_the_cursor(
+    tmp_path: Path, poison: dict[str, Any]
+) -> None:
+    now = 1_800_000_000
+    rows = [plain_row(now + 1, 1), plain_row(now + 2, 2, **poison)]
+    poller, api, collector, counters = make(tmp_path, rows, limit=10, cap=100, now=now + 5)
+    poller.inbox.follow(WHALE, now)
+    await poller.backfill(WHALE)
+    cursor = poller.inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.last_ts == now + 1  # the only row that decoded into a trade
+    assert sum(counters.rows_rejected_total.values()) == 1
+
+    api.rows.append(plain_row(now + 20, 3))  # a real, later trade
+    await poller.backfill(WHALE, deep=False)
+    await poller.backfill(WHALE)
+    assert [t.size for t in collector.handed] == [Decimal(1), Decimal(3)]
+    assert all(start <= now + 1 for start, _, _ in api.calls)  # never skipped ahead
+    reopened = Inbox(Database(tmp_path / "ledger.sqlite3"))
+    durable = reopened.cursor(WHALE)
+    assert durable is not None
+    assert durable.last_ts == now + 20
+
+
+async def test_a_millisecond_timestamp_is_read_as_the_second_it_names(tmp_path: Path) -> None:
+    now = 1_800_000_000
+    rows = [plain_row(now * 1000 + 500, 1)]
+    poller, _, collector, _ = make(tmp_path, rows, limit=10, cap=100, now=now + 5)
+    poller.inbox.follow(WHALE, now)
+    await poller.backfill(WHALE)
+    assert [int(t.timestamp.timestamp()) for t in collector.handed] == [now]
+    cursor = poller.inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.last_ts == now
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_quiet_leader_raises_backfill_truncated_only_for_a_real_gap(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(1_000_000.0)
+    api = ActivityApi([], offset_cap=100)
+    path = tmp_path / "ledger.sqlite3"
+    inbox = Inbox(Database(path), wall=clock)
+    counters = IngestCounters()
+
+    def poller_on(inbox: Inbox) -> RestPoller:
+        return RestPoller(
+            api.fetch,
+            inbox,
+            Collector(inbox),
+            counters,
+            overlap_s=120,
+            poll_overlap_s=15,
+            max_backfill_age_s=86_400,
+            wall=clock,
+        )
+
+    poller = poller_on(inbox)
+    inbox.follow(WHALE, int(clock.now))
+    for _ in range(2 * 24 * 4):  # two days of polls, every 15 minutes, not one trade
+        clock.now += 900
+        result = await poller.backfill(WHALE, deep=False)
+        assert not result.truncated
+        assert result.start >= clock.now - 900 - 200  # the window stays short
+    assert counters.backfill_truncated_total == 0
+    cursor = inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.last_ts == cursor.follow_since  # no trade seen, none invented
+
+    # a restart ten minutes later resumes from where the API was last checked
+    inbox.db.close()
+    clock.now += 600
+    inbox = Inbox(Database(path), wall=clock)
+    poller = poller_on(inbox)
+    result = await poller.backfill(WHALE)
+    assert result.start >= clock.now - 600 - 200
+    assert counters.backfill_truncated_total == 0
+
+    # a real gap: nothing checked for two days (polycopy was down)
+    clock.now += 2 * 86_400
+    assert (await poller.backfill(WHALE)).truncated
+    assert not (await poller.backfill(WHALE, deep=False)).truncated
+    assert counters.backfill_truncated_total == 1
+    inbox.db.close()
+
+
+async def test_a_failed_backfill_does_not_mark_the_leader_checked(tmp_path: Path) -> None:
+    clock = Clock(1_000_000.0)
+
+    async def failing(leader: str, start: int, offset: int, limit: int) -> list[Any]:
+        raise OSError("unreachable")
+
+    inbox = Inbox(Database(tmp_path / "ledger.sqlite3"), wall=clock)
+    poller = RestPoller(failing, inbox, Collector(inbox), IngestCounters(), wall=clock)
+    inbox.follow(WHALE, int(clock.now))
+    clock.now += 3600
+    with pytest.raises(OSError, match="unreachable"):
+        await poller.backfill(WHALE)
+    cursor = inbox.cursor(WHALE)
+    assert cursor is not None
+    assert cursor.position == 1_000_000  # unchanged: nothing was checked
