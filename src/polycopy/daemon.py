@@ -784,10 +784,13 @@ class Daemon:
             metrics.last_event_age.set(age)
         metrics.submit_unknown.set(len(self.ledger.open_intents()))
         metrics.queue_depth.set(self.ingester.queue.qsize())
+        metrics.ws_auth_failed.set(1 if counters.ws_auth_failed else 0)
         for counter, total in (
             (metrics.queue_full_waits, counters.queue_full_waits_total),
             (metrics.ws_reconnects, counters.ws_reconnects_total),
             (metrics.alerts, self.alerts()),
+            (metrics.ws_auth_failures, counters.ws_auth_failures_total),
+            (metrics.positions_fallbacks, counters.positions_fallbacks_total),
         ):
             behind = total - self._synced.get(id(counter), 0)
             if behind > 0:

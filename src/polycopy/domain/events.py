@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,10 @@ class Side(StrEnum):
     SELL = "SELL"
 
 
+IDENTITY_PRICE_STEP = Decimal("0.0001")  # the finest tick: every order price is on it
+IDENTITY_SIZE_STEP = Decimal("0.000001")  # shares carry 6 decimals on chain
+
+
 def trade_identity(
     leader: str,
     tx_hash: str,
@@ -29,7 +33,16 @@ def trade_identity(
     size: Decimal,
     occurrence: int,
 ) -> str:
-    """Deterministic id of one leader fill (SPEC §2.8). Equal for every source that carries it."""
+    """Deterministic id of one leader fill (SPEC §2.8). Equal for every source that carries it.
+
+    Price and size are rounded half-even to `IDENTITY_PRICE_STEP` and `IDENTITY_SIZE_STEP`
+    first: the feeds render one fill differently (RTDS sends floats such as `0.12`, `/activity`
+    derives its price from the settled amounts, `0.12000001318105698`, and its sizes carry
+    float noise); values already on those grids hash as they are. Expects bounded values (as
+    the decoders return them).
+    """
+    price = price.quantize(IDENTITY_PRICE_STEP, rounding=ROUND_HALF_EVEN)
+    size = size.quantize(IDENTITY_SIZE_STEP, rounding=ROUND_HALF_EVEN)
     text = "|".join(
         (leader, tx_hash.lower(), asset, side.value, fmt(price), fmt(size), str(occurrence))
     )

@@ -11,12 +11,10 @@ gigabytes to print). Timestamps are epoch seconds; a value of 12–13 digits is 
 is divided by 1000; given the clock (`now`, epoch seconds), one more than `FUTURE_MARGIN_S`
 ahead of it is rejected, so that a bogus row cannot carry a cursor into the future.
 
-Identity (SPEC §2.8): `trade_identity_of` canonicalises price and size before hashing —
-price to `IDENTITY_PRICE_STEP` (the finest tick), size to `IDENTITY_SIZE_STEP` (the on-chain
-6 decimals) — because the feeds render one fill differently: RTDS sends floats such as `0.12`,
+Identity (SPEC §2.8): `domain.events.trade_identity` canonicalises price and size before
+hashing, because the feeds render one fill differently: RTDS sends floats such as `0.12`,
 `/activity` derives its price from the settled amounts (`0.12000001318105698`) and its sizes
-carry float noise (`62.013960000000004`). Values already on those grids (the simulator's,
-most tapes') hash exactly as before.
+carry float noise (`62.013960000000004`).
 
 RTDS frames go through `decode_rtds_frame`, which looks at the `proxyWallet` of the raw text
 before parsing anything: a frame of a wallet nobody follows costs one substring search and one
@@ -31,7 +29,7 @@ import re
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from polycopy.domain.events import LeaderTrade, Side, trade_identity
@@ -47,8 +45,6 @@ MAX_PLACES = 30  # decimal places of any number (a float's repr has about 17 dig
 MAX_SHARES = Decimal(10) ** 9  # one fill; the largest real ones are around 10^6 shares
 MAX_NOTIONAL = Decimal(10) ** 8  # USDC of one fill; the largest real ones are below 10^6
 MAX_POSITION = Decimal(10) ** 10  # shares or USDC of a position or a wallet's value
-IDENTITY_PRICE_STEP = Decimal("0.0001")  # the finest tick: every order price is on it
-IDENTITY_SIZE_STEP = Decimal("0.000001")  # shares carry 6 decimals on chain
 
 
 class DecodeError(ValueError):
@@ -148,40 +144,13 @@ def decode_trade(
         outcome=outcome if isinstance(outcome, str) else "",
         outcome_index=_outcome_index(row),
         source=source,
-        trade_id=trade_identity_of(leader, tx_hash, asset, side, price, size, 0),
-    )
-
-
-def trade_identity_of(
-    leader: str,
-    tx_hash: str,
-    asset: str,
-    side: Side,
-    price: Decimal,
-    size: Decimal,
-    occurrence: int,
-) -> str:
-    """The identity of one leader fill (SPEC §2.8), whichever feed rendered its numbers.
-
-    Price is rounded half-even to `IDENTITY_PRICE_STEP`, size to `IDENTITY_SIZE_STEP`, then
-    hashed by `domain.events.trade_identity` (which strips trailing zeros). Every trade that
-    ingest, tapes and replay produce carries this identity. Expects bounded values (as
-    `decode_trade` returns them).
-    """
-    return trade_identity(
-        leader,
-        tx_hash,
-        asset,
-        side,
-        price.quantize(IDENTITY_PRICE_STEP, rounding=ROUND_HALF_EVEN),
-        size.quantize(IDENTITY_SIZE_STEP, rounding=ROUND_HALF_EVEN),
-        occurrence,
+        trade_id=trade_identity(leader, tx_hash, asset, side, price, size, 0),
     )
 
 
 def identity_of(trade: LeaderTrade) -> str:
-    """`trade_identity_of` over a trade's own fields (its occurrence included)."""
-    return trade_identity_of(
+    """`trade_identity` over a trade's own fields (its occurrence included)."""
+    return trade_identity(
         trade.leader,
         trade.tx_hash,
         trade.asset,

@@ -58,6 +58,19 @@ class Metrics:
         self.ws_reconnects = Counter(
             "polycopy_ws_reconnects", "RTDS websocket reconnections.", registry=r
         )
+        self.ws_auth_failures = Counter(
+            "polycopy_ws_auth_failures",
+            "RTDS websocket upgrades refused with 401/403 (retried with a long backoff).",
+            registry=r,
+        )
+        self.ws_auth_failed = Gauge(
+            "polycopy_ws_auth_failed", "1 while the last RTDS upgrade was refused.", registry=r
+        )
+        self.positions_fallbacks = Counter(
+            "polycopy_positions_fallbacks",
+            "Exposure refreshes that fell back from /positions to /value.",
+            registry=r,
+        )
         self.last_event_age = Gauge(
             "polycopy_last_event_age_seconds",
             "Seconds since the last frame or poll answer.",

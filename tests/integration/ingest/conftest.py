@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from polycopy.config import EndpointsSection, IngestSection
-from polycopy.domain.events import LeaderTrade, Side
-from polycopy.ingest.decode import trade_identity_of
+from polycopy.domain.events import LeaderTrade, Side, trade_identity
 from polycopy.ingest.exposure import ExposureSnapshot
 from polycopy.ingest.ingester import Ingester
 from polycopy.sim import SimServer
@@ -68,7 +67,7 @@ def expected_ids(fills: Iterable[Mapping[str, Any]]) -> list[str]:
         occurrence = seen[key]
         seen[key] += 1
         ids.append(
-            trade_identity_of(
+            trade_identity(
                 f["proxyWallet"],
                 f["transactionHash"],
                 f["asset"],
