@@ -16,8 +16,8 @@ invented trades. `follow_since` is when polycopy started to follow the leader; t
 before it are history and never copied. A leader that stops being followed loses its cursor
 (`unfollow`), so following it again starts from then, like a first start.
 
-Commits are grouped (one per RTDS frame batch or REST page) so that a durable ledger with
-`synchronous=FULL` still takes thousands of trades per second. A bounded in-memory set of
+Commits are grouped (one per RTDS frame batch or REST page) to take thousands of trades per
+second. A bounded in-memory set of
 recently committed ids answers hot duplicates without touching the database.
 """
 

@@ -45,8 +45,8 @@ class DaemonState:
         params = (key, json.dumps(value), now.isoformat())
         if self.db.conn.in_transaction:
             self.db.conn.execute(sql, params)
-        else:
-            with self.db.transaction() as conn:
+        else:  # a halt must outlive a power cut too (R25)
+            with self.db.durable_transaction() as conn:
                 conn.execute(sql, params)
 
     # --- kill switch --------------------------------------------------------------------------

@@ -1,7 +1,13 @@
 """The SQLite file behind the durable ledger: connection settings, integrity, schemas.
 
-One connection, used by one writer. `journal_mode=WAL` and `synchronous=FULL` so a commit that
-precedes an order survives power loss; `PRAGMA quick_check` at open refuses a damaged file.
+One connection, used by one writer. `journal_mode=WAL` with `synchronous=NORMAL`: every commit
+survives a killed process (the WAL is written before COMMIT returns), and after a power cut the
+file holds a prefix of the commits, in order — consistent, because what the daemon commits
+together (a decision and the inbox mark of its trade, fills and their positions) is one
+transaction, and what a lost tail held is either asked of the venue again (a sent order's fills)
+or re-done (an undecided trade, whose inbox mark was lost with it). A commit that precedes an
+order — the signed order, before its POST — is `durable_transaction()`: `synchronous=FULL`, on
+disk when it returns (SPEC §6). `PRAGMA quick_check` at open refuses a damaged file.
 Each component (ingest cursors, execution ledger, …) owns its tables and declares them with
 `ensure_schema`, versioned per component so that they evolve independently.
 """
@@ -29,7 +35,7 @@ class Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
         finally:
             os.umask(old_umask)
-        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=5000")
         check = self.conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -67,7 +73,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error). Returns when the commit is durable."""
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error). Returns when the commit survives a
+        killed process; see `durable_transaction` for a power cut."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -75,6 +82,17 @@ class Database:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    @contextmanager
+    def durable_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that is on disk when it returns (`synchronous=FULL`: the WAL, this
+        commit and every earlier one, is fsynced): for what must outlive a power cut."""
+        self.conn.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction() as conn:
+                yield conn
+        finally:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
 
     def pragma(self, name: str) -> object:
         return self.conn.execute(f"PRAGMA {name}").fetchone()[0]

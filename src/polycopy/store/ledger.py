@@ -19,7 +19,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -292,7 +291,7 @@ class Ledger:
         """
         intent_id = intent_id_for(plan.decision_id)
         now = self._clock()
-        with self._deferred_fsync(), self.db.transaction() as conn:
+        with self.db.transaction() as conn:
             self._write_pending(conn)
             conn.execute(
                 "INSERT OR IGNORE INTO ledger_intents(intent_id, decision_id, leader, asset,"
@@ -319,24 +318,13 @@ class Ledger:
         assert intent is not None
         return intent
 
-    @contextmanager
-    def _deferred_fsync(self) -> Iterator[None]:
-        """One commit with `synchronous=NORMAL`: committed (visible, crash-safe against a killed
-        process) but its WAL frames are fsynced by the next FULL commit — which, for an intent,
-        always comes before anything is sent (`record_submission`, or `settle` when nothing
-        is). A power cut before that loses only an intent that never left the machine."""
-        self.db.conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            yield
-        finally:
-            self.db.conn.execute("PRAGMA synchronous=FULL")
-
     def record_submission(self, intent: OrderIntent, submission: SignedSubmission) -> OrderIntent:
         """Durably store the signed order and its hash, state SIGNED, before the POST (R1).
 
         An intent is signed once (R3): a second submission — whatever its state, even the
-        same bytes again — raises `InvariantError` and changes nothing."""
-        with self.db.transaction() as conn:
+        same bytes again — raises `InvariantError` and changes nothing. On disk when it
+        returns (a power cut after the POST must not forget the order was sent)."""
+        with self.db.durable_transaction() as conn:
             self._write_pending(conn)
             current = self._status(conn, intent.intent_id)
             if current is not OrderStatus.NEW:

@@ -47,7 +47,10 @@ def filled(fills: tuple[VenueFill, ...], complete: bool = True) -> ExecutionRepo
 def test_pragmas_and_separate_files(tmp_path: Path, ledger: Ledger) -> None:
     assert ledger.path == ledger_path(tmp_path, "live") == tmp_path / "polycopy-live.sqlite3"
     assert ledger.db.pragma("journal_mode") == "wal"
-    assert ledger.db.pragma("synchronous") == 2  # FULL
+    assert ledger.db.pragma("synchronous") == 1  # NORMAL: the pre-POST commit is FULL
+    with ledger.db.durable_transaction():
+        assert ledger.db.pragma("synchronous") == 2  # FULL
+    assert ledger.db.pragma("synchronous") == 1
     ledger.close()
     database = Database(tmp_path / "polycopy-live.sqlite3")
     with pytest.raises(StoreError, match="live ledger"):
