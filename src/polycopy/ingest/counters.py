@@ -37,6 +37,7 @@ class IngestCounters:
     backfill_truncated_total: int = 0
     rows_rejected_total: Counter[str] = field(default_factory=Counter)  # reason → count
     rows_not_trade_total: int = 0
+    rows_reused_total: int = 0  # rows a poll re-read and did not decode again
     history_skipped_total: int = 0  # trades from before a leader was followed
     # dedup, inbox, queue
     trades_received_total: Counter[str] = field(default_factory=Counter)  # source → new trades

@@ -10,6 +10,10 @@ lost nor counted twice. Occurrence indices (identical-looking fills of one tx) a
 the whole backfill, in the API's stable order; since every row of a tx shares its timestamp and
 the window always starts before the cursor, each backfill numbers a tx's fills the same way.
 
+Each poll re-reads its overlap window; a row read in the leader's last pass (the fields the
+decoder reads, equal) is not decoded again — its trade is reused, and occurrence numbering
+still runs over every row in order.
+
 The cursor advances only to the timestamps of rows that decoded into trades: a rejected row
 (bad side, absurd timestamp, …) moves nothing, and a timestamp more than `FUTURE_MARGIN_S`
 ahead of the clock is rejected, so one bad row cannot switch REST detection off.
@@ -120,6 +124,10 @@ class RestPoller:
         self.page_limit = page_limit
         self.offset_cap = offset_cap
         self._wall = wall
+        # leader → rows of its recent passes, by their decoded fields, → the trade (or None:
+        # not a trade). Each poll re-reads its overlap window; a row read before is not
+        # decoded again (occurrence numbering still runs over every row, in order)
+        self._seen: dict[str, dict[tuple[Any, ...], LeaderTrade | None]] = {}
 
     async def backfill(self, leader: str, deep: bool = True) -> BackfillResult:
         """Read `leader`'s trades from its cursor − overlap to now; hand on each page.
@@ -145,6 +153,9 @@ class RestPoller:
             )
             start = oldest_allowed
         counter = OccurrenceCounter()
+        seen = self._seen.get(leader, {})
+        kept: dict[tuple[Any, ...], LeaderTrade | None] = {}
+        keep_from = now - self.overlap_s - VISIBILITY_LAG_S  # what a later pass may re-read
         window, offset, skip = start, 0, 0
         newest: int | None = None  # newest timestamp read in this window
         at_newest = 0  # rows (of any kind) at `newest` read in this window
@@ -168,7 +179,17 @@ class RestPoller:
                         skip -= 1
                         continue
                     skip = 0
-                trade = self._decode(row, leader, rejected, now)
+                key = _row_key(row)
+                if key is not None and key in seen:
+                    trade = seen[key]
+                    self.counters.rows_reused_total += 1
+                else:
+                    before = len(rejected)
+                    trade = self._decode(row, leader, rejected, now)
+                    if len(rejected) > before:
+                        key = None  # a rejected row is judged again (and counted) each time
+                if key is not None and ts is not None and ts >= keep_from:
+                    kept[key] = trade
                 if trade is not None:
                     trades.append(counter.assign(trade))
             if rejected:
@@ -193,6 +214,7 @@ class RestPoller:
                 else:
                     window, skip = newest, at_newest
                 offset, newest, at_newest = 0, None, 0
+        self._seen[leader] = kept
         self.inbox.mark_checked(leader, now - VISIBILITY_LAG_S)
         self.counters.backfills_total += 1
         return BackfillResult(leader, start, pages, rows_total, handed, truncated)
@@ -211,6 +233,41 @@ class RestPoller:
             self.inbox.dead_letter(SOURCE, exc.reason, str(exc), _text(row))
             rejected.append(str(exc))
         return None
+
+
+# every field `decode_trade` reads, under each of its names: rows equal on these decode equally
+_DECODED_FIELDS = (
+    "type",
+    "proxyWallet",
+    "proxy_wallet",
+    "asset",
+    "token_id",
+    "asset_id",
+    "tokenId",
+    "conditionId",
+    "condition_id",
+    "market",
+    "transactionHash",
+    "transaction_hash",
+    "side",
+    "price",
+    "size",
+    "timestamp",
+    "outcome",
+    "outcomeIndex",
+    "outcome_index",
+)
+
+
+def _row_key(row: Any) -> tuple[Any, ...] | None:
+    if type(row) is not dict:
+        return None
+    key = tuple(row.get(name) for name in _DECODED_FIELDS)
+    try:
+        hash(key)
+    except TypeError:  # a list or object where a scalar belongs: decode (and reject) it
+        return None
+    return key
 
 
 def _text(row: Any) -> str:

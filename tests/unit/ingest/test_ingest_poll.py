@@ -192,6 +192,48 @@ def sorted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((r for r in rows if r["type"] == "TRADE"), key=lambda r: int(r["timestamp"]))
 
 
+async def test_a_poll_reuses_the_rows_it_read_before_and_numbers_them_the_same(
+    tmp_path: Path,
+) -> None:
+    base = {
+        "proxyWallet": WHALE,
+        "timestamp": 1_773_718_931,
+        "conditionId": "0x" + "9f" * 32,
+        "type": "TRADE",
+        "size": Decimal("5"),
+        "transactionHash": "0x" + "c5" * 32,
+        "price": Decimal("0.04"),
+        "asset": "85041495124636364465524207427291847277512583258226863950929723670181441670161",
+        "side": "BUY",
+    }
+    rows = [dict(base), dict(base), {**base, "side": "HOLD"}, {**base, "size": Decimal("6")}]
+    now = 1_773_718_940
+    api = ActivityApi(rows, 10)
+    inbox = Inbox(Database(tmp_path / "ledger.sqlite3"), wall=lambda: now)
+    collector = Collector(inbox)
+    given: list[list[str]] = []
+
+    async def hand_on(
+        trades: list[LeaderTrade], cursors: Mapping[str, tuple[int, Iterable[str]]]
+    ) -> int:  # what each pass hands on, then committed as usual
+        given.append([t.trade_id for t in trades])
+        return await collector(trades, cursors)
+
+    counters = IngestCounters()
+    poller = RestPoller(api.fetch, inbox, hand_on, counters, page_limit=10, wall=lambda: now)
+    poller.inbox.follow(WHALE, 1_773_718_900)
+    await poller.backfill(WHALE)
+    assert counters.rows_reused_total == 0
+    assert (await poller.backfill(WHALE, deep=False)).handed_on == 0
+    assert counters.rows_reused_total == 3  # the bad row is judged (and counted) again
+    assert given[0] == given[1]  # the same trades, the same occurrence numbers
+    assert counters.rows_rejected_total == {"side": 2}
+    api.rows[0] = {**base, "size": Decimal("7")}  # a row that changed is decoded afresh
+    await poller.backfill(WHALE, deep=False)
+    assert counters.rows_reused_total == 3 + 2
+    assert len(collector.handed) == 4
+
+
 async def test_malformed_rows_are_counted_and_dead_lettered(tmp_path: Path) -> None:
     good = {
         "proxyWallet": WHALE,
