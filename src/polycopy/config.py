@@ -198,6 +198,9 @@ class ExecutionSection(Section):
     fill_wait_s: Seconds = Decimal("5")
     # live: read /book first and skip (0 POSTs) when nothing can fill within the bound (R29)
     book_precheck: bool = True
+    # books of the traded tokens kept live from the CLOB market channel (paper fills and the
+    # live pre-check read them there instead of GET /book; tick changes come with them)
+    book_stream: bool = True
     # market metadata (tick, minimums, neg-risk, fees) is re-read at least this often
     market_cache_ttl_s: Seconds = Decimal("300")
 

@@ -47,6 +47,7 @@ from polycopy.domain.reasons import Mode, Reason
 from polycopy.domain.sizing import Execution, FillStatus, OrderPlan
 from polycopy.execution.clob_http import ClobHttp
 from polycopy.execution.errors import InvariantError, ReconcileError, VenueError
+from polycopy.execution.market_stream import MarketStream
 from polycopy.execution.markets import MarketCatalog
 from polycopy.execution.paper import PaperExecutor
 from polycopy.execution.port import Executor, OrderIntent, unknown
@@ -154,6 +155,7 @@ class Daemon:
         self.ingester: Ingester
         self.status_server: StatusServer
         self._group: asyncio.TaskGroup
+        self.market_stream: MarketStream | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     async def run(self) -> int:
@@ -230,14 +232,22 @@ class Daemon:
             # imported here: a paper daemon never loads the SDK or the signing code (R23)
             from polycopy.execution.live import LiveExecutor
 
-            live = await LiveExecutor.create(load_credentials(self.environ), endpoints, settings)
+            live = await LiveExecutor.create(
+                load_credentials(self.environ),
+                endpoints,
+                settings,
+                market_stream=settings.book_stream,
+            )
+            self.market_stream = live.market_stream
             return live, live.catalog
         # paper: no key is loaded, no secure client exists, nothing can reach POST /order
         http = ClobHttp(
             endpoints.clob_url, timeout_s=settings.http_timeout_s, policy=settings.get_policy
         )
         catalog = MarketCatalog(http, ttl_s=settings.market_cache_ttl_s)
-        return PaperExecutor(http, catalog, settings), catalog
+        if settings.book_stream:
+            self.market_stream = MarketStream(endpoints.clob_ws_url, http, catalog)
+        return PaperExecutor(http, catalog, settings, books=self.market_stream), catalog
 
     async def _reconcile_until_done(self) -> None:
         """R5: no order before every open intent is resolved; READY waits for this."""
@@ -268,6 +278,8 @@ class Daemon:
                     group.create_task(self._watchdog(), name="watchdog"),
                     group.create_task(self._marks(), name="marks"),
                 ]
+                if self.market_stream is not None:
+                    helpers.append(group.create_task(self.market_stream.run(), name="books"))
                 await self.ingester.started.wait()
                 self._ready = True
                 self.notifier.ready(f"copying {len(self.config.leaders)} leaders")
@@ -890,8 +902,20 @@ class Daemon:
                 "duplicates": sum(counters.duplicates_total.values()),
             },
             "orders": {"open_intents": len(self.ledger.open_intents()), "alerts": self.alerts()},
+            "books": self._books_status(),
             "leaders": leaders,
             "recent_decisions": list(self.recent),
+        }
+
+    def _books_status(self) -> dict[str, Any] | None:
+        stream = self.market_stream
+        if stream is None:
+            return None
+        return {
+            "stream_connected": stream.connected,
+            "from_stream": stream.served,
+            "from_get_book": stream.fell_back,
+            "frames_rejected": stream.frames_rejected,
         }
 
     def alerts(self) -> int:

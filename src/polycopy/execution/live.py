@@ -72,6 +72,7 @@ from polycopy.execution.errors import (
     VenueError,
     classify,
 )
+from polycopy.execution.market_stream import BookSource, MarketStream
 from polycopy.execution.markets import MarketCatalog, MarketInfo
 from polycopy.execution.port import (
     ExecutionReport,
@@ -128,9 +129,12 @@ class LiveExecutor:
         random_fn: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         signing_threads: int = 2,
+        books: BookSource | None = None,
     ) -> None:
         self._client = client
         self._http = http
+        self._books: BookSource = books or http  # for the pre-check; a MarketStream is live
+        self.market_stream = books if isinstance(books, MarketStream) else None
         self._catalog = catalog
         self._settings = settings or ExecutionSettings()
         self._clock = clock
@@ -148,9 +152,13 @@ class LiveExecutor:
         credentials: Credentials,
         endpoints: EndpointsSection,
         settings: ExecutionSettings | None = None,
+        *,
+        market_stream: bool = False,
         **kwargs: Any,
     ) -> LiveExecutor:
         """Build the SDK's secure client (derives L2 API credentials) for `credentials`.
+        With `market_stream`, books for the pre-check come from a `MarketStream` on
+        `endpoints.clob_ws_url` (the caller runs `executor.market_stream.run()`).
 
         Only live mode calls this; paper never constructs a secure client.
         """
@@ -181,6 +189,8 @@ class LiveExecutor:
             endpoints.clob_url, timeout_s=settings.http_timeout_s, policy=settings.get_policy
         )
         catalog = MarketCatalog(http, ttl_s=settings.market_cache_ttl_s)
+        if market_stream:
+            kwargs["books"] = MarketStream(endpoints.clob_ws_url, http, catalog)
         log.info("live_executor_ready", signer=client.signer, wallet=client.wallet)
         return cls(client, http, catalog, settings, **kwargs)
 
@@ -276,7 +286,7 @@ class LiveExecutor:
         self, plan: OrderPlan, amounts: OrderAmounts, market: MarketInfo, fok: bool
     ) -> ExecutionReport | None:
         try:
-            book = await self._http.book(plan.asset)
+            book = await self._books.book(plan.asset)
         except VenueNotFound as exc:
             return not_sent(Reason.EXEC_NO_LIQUIDITY, str(exc))
         except VenueError as exc:  # the venue will decide; a failed read must not block

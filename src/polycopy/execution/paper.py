@@ -18,6 +18,7 @@ from polycopy.domain.sizing import OrderPlan
 from polycopy.execution.book_walk import walk_plan
 from polycopy.execution.clob_http import ClobHttp, VenueNotFound
 from polycopy.execution.errors import VenueError
+from polycopy.execution.market_stream import BookSource
 from polycopy.execution.markets import MarketCatalog
 from polycopy.execution.port import (
     ExecutionReport,
@@ -40,9 +41,11 @@ class PaperExecutor:
         catalog: MarketCatalog,
         settings: ExecutionSettings | None = None,
         *,
+        books: BookSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
+        self._books: BookSource = books or http  # a MarketStream keeps them live
         self._catalog = catalog
         self._settings = settings or ExecutionSettings()
         self._clock = clock
@@ -58,7 +61,7 @@ class PaperExecutor:
         del journal  # nothing is signed or sent
         try:
             market = await self._catalog.get(plan.asset, plan.context.condition_id)
-            book = await self._http.book(plan.asset)
+            book = await self._books.book(plan.asset)
         except VenueNotFound as exc:
             return not_sent(Reason.EXEC_NO_LIQUIDITY, str(exc))
         except VenueError as exc:

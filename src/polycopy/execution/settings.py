@@ -19,6 +19,7 @@ class ExecutionSettings:
     unknown_close_after_s: float = 120.0
     fill_wait_s: float = 5.0
     book_precheck: bool = True
+    book_stream: bool = True
     market_cache_ttl_s: float = 300.0
     # R4: an order the venue has never heard of is closed (EXPIRED) only once it is older
     # than `unknown_close_after_s` AND this many look-ups in a row found nothing
@@ -51,6 +52,7 @@ class ExecutionSettings:
             unknown_close_after_s=float(section.unknown_close_after_s),
             fill_wait_s=float(section.fill_wait_s),
             book_precheck=section.book_precheck,
+            book_stream=section.book_stream,
             market_cache_ttl_s=float(section.market_cache_ttl_s),
             unknown_close_lookups=section.unknown_close_lookups,
             fills_missing_alert_s=float(section.fills_missing_alert_s),
