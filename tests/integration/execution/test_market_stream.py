@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from sim_rig import eventually
 
 from polycopy.execution.clob_http import ClobHttp
 from polycopy.execution.market_stream import MarketStream
@@ -21,27 +22,16 @@ from polycopy.sim.faults import Disconnect, Malformed
 D = Decimal
 
 
-async def eventually(condition, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
+Rig = tuple[SimServer, MarketStream, MarketCatalog, ClobHttp]
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[tuple[SimServer, MarketStream, MarketCatalog, ClobHttp]]:
+@contextlib.asynccontextmanager
+async def running(idle_s: float = 60.0) -> AsyncIterator[Rig]:
     async with SimServer(SimConfig.instant()) as sim:
         http = ClobHttp(sim.url, timeout_s=5)
         catalog = MarketCatalog(http)
         stream = MarketStream(
-            sim.clob_ws_url, http, catalog, ping_s=0.2, backoff_initial_s=0.05, idle_s=1.0
+            sim.clob_ws_url, http, catalog, ping_s=0.2, backoff_initial_s=0.05, idle_s=idle_s
         )
         task = asyncio.create_task(stream.run())
         try:
@@ -53,12 +43,18 @@ async def rig() -> AsyncIterator[tuple[SimServer, MarketStream, MarketCatalog, C
             await http.close()
 
 
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with running() as parts:
+        yield parts
+
+
 def book_requests(sim: SimServer) -> int:
     return len(sim.requests(path="/book"))
 
 
 async def test_books_come_from_the_stream_once_subscribed_and_follow_the_market(
-    rig: tuple[SimServer, MarketStream, MarketCatalog, ClobHttp],
+    rig: Rig,
 ) -> None:
     sim, stream, _, http = rig
     token = sim.add_market(D("0.50")).tokens[0].token_id
@@ -87,7 +83,7 @@ def _best(stream: MarketStream, token: str) -> tuple[Decimal | None, Decimal | N
 
 
 async def test_a_tick_change_reaches_the_market_catalog(
-    rig: tuple[SimServer, MarketStream, MarketCatalog, ClobHttp],
+    rig: Rig,
 ) -> None:
     sim, stream, catalog, _ = rig
     market = sim.add_market(D("0.50"))
@@ -101,7 +97,7 @@ async def test_a_tick_change_reaches_the_market_catalog(
 
 
 async def test_a_dropped_stream_falls_back_to_get_book_and_comes_back(
-    rig: tuple[SimServer, MarketStream, MarketCatalog, ClobHttp],
+    rig: Rig,
 ) -> None:
     sim, stream, _, _ = rig
     token = sim.add_market(D("0.50")).tokens[0].token_id
@@ -118,10 +114,12 @@ async def test_a_dropped_stream_falls_back_to_get_book_and_comes_back(
     assert book_requests(sim) == before + 1
 
 
-async def test_idle_tokens_are_unsubscribed_and_bad_frames_counted(
-    rig: tuple[SimServer, MarketStream, MarketCatalog, ClobHttp],
-) -> None:
-    sim, stream, _, _ = rig
+async def test_idle_tokens_are_unsubscribed_and_bad_frames_counted() -> None:
+    async with running(idle_s=1.0) as (sim, stream, _, _):
+        await _idle_and_bad_frames(sim, stream)
+
+
+async def _idle_and_bad_frames(sim: SimServer, stream: MarketStream) -> None:
     token = sim.add_market(D("0.50")).tokens[0].token_id
     await stream.book(token)
     await eventually(lambda: token in stream._books)
