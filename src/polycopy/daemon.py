@@ -58,7 +58,7 @@ from polycopy.ingest.exposure import ExposureSnapshot
 from polycopy.ingest.ingester import Ingester, IngestItem
 from polycopy.ingest.staleness import is_stale
 from polycopy.observability.http import Health, StatusServer, parse_listen, token_problem
-from polycopy.observability.logging import bind
+from polycopy.observability.logging import bind, emit_record
 from polycopy.observability.metrics import Metrics
 from polycopy.observability.systemd import Notifier
 from polycopy.secrets import load_credentials
@@ -66,7 +66,8 @@ from polycopy.store.daemon_state import DaemonState
 from polycopy.store.db import Database
 from polycopy.store.ledger import Ledger, ledger_path
 
-log = structlog.get_logger("polycopy.daemon")
+LOGGER = "polycopy.daemon"
+log = structlog.get_logger(LOGGER)
 
 TICK_S = 0.25  # the worker wakes at least this often (netting windows, reloads, stop)
 PERIODIC_S = 1.0  # unknown-order look-ups and the daily loss check, busy or idle
@@ -532,14 +533,16 @@ class Daemon:
         outcomes = self.outcomes.setdefault(leader, Counter())
         reasons = self.reasons.setdefault(leader, Counter())
         earlier = self._unknown.pop(decision.decision_id, None)
+        event = "copy_decided"
         if earlier is not None:
             outcomes[earlier.outcome.value] -= 1
             reasons.subtract(r.value for r in earlier.reasons)
-            log.info("copy_revised", **record)
+            event = "copy_revised"
             self.metrics.record_revision(earlier, decision)
         else:
-            log.info("copy_decided", **record)
             self.metrics.record_decision(decision)
+        if not emit_record(LOGGER, event, decision.to_json()):
+            log.info(event, **record)
         if decision.reasons[-1:] == (Reason.EXEC_UNKNOWN,):
             self._unknown[decision.decision_id] = decision
         self.recent.append(record)

@@ -79,3 +79,38 @@ def test_standard_library_loggers_share_the_chain(canary: str, stream: io.String
     assert canary not in json.dumps(line)
     assert line["level"] == "error"
     assert line["logger"] == "polymarket.sdk"
+
+
+def test_a_pre_rendered_record_is_the_same_line_as_the_normal_path(
+    canary: str, stream: io.StringIO
+) -> None:
+    """`emit_record` (the decision hot path) writes the fields the processor chain would,
+    and a record holding a registered secret goes the normal, redacting way instead."""
+    from polycopy.observability.logging import bind, emit_record
+
+    bind(exec_mode="paper")
+    record = {"decision_id": "ab" * 16, "exec_notional": "1.5", "reasons": ["EXEC_BELOW_MIN"]}
+    assert emit_record("polycopy.daemon", "copy_decided", json.dumps(record))
+    get_logger("polycopy.daemon").info("copy_decided", **record)
+    fast, slow = _lines(stream)
+    assert set(fast) == set(slow)
+    for key in set(fast) - {"timestamp"}:
+        assert fast[key] == slow[key], key
+    assert str(fast["timestamp"]).endswith("Z")
+
+    leaky = json.dumps({**record, "leader_name": f"named {canary}"})
+    assert not emit_record("polycopy.daemon", "copy_decided", leaky)  # caller logs normally
+    structlog.contextvars.clear_contextvars()
+
+
+def test_a_pre_rendered_record_respects_the_level_and_the_console_format() -> None:
+    from polycopy.observability.logging import emit_record
+
+    out = io.StringIO()
+    configure_logging("WARNING", "json", out)
+    assert emit_record("polycopy.daemon", "copy_decided", '{"a":1}')  # filtered: nothing
+    assert out.getvalue() == ""
+    configure_logging("INFO", "console", out)
+    assert not emit_record("polycopy.daemon", "copy_decided", '{"a":1}')
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()

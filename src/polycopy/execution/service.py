@@ -148,8 +148,7 @@ class ExecutionService:
         return report
 
     def settle(self, plan: OrderPlan, intent: OrderIntent, report: ExecutionReport) -> Decision:
-        current = self.ledger.intent(intent.intent_id) or intent
-        return self._settle(plan, current, report)
+        return self._settle(plan, intent, report)  # the ledger reads the intent's state itself
 
     async def _resolve(self, intent: OrderIntent) -> Decision | None:
         """Ask the venue; settle what it says. Returns the decision when one was written (a

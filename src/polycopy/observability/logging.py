@@ -12,10 +12,12 @@ loggers (aiohttp, httpx, the Polymarket SDK) go through the same chain.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
@@ -173,6 +175,8 @@ def configure_logging(
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
+    global _fast
+    _fast = (out, numeric) if fmt == "json" else None
     shared = _shared_processors()
     structlog.configure(
         processors=[_add_logger_name, *shared, renderer],
@@ -191,6 +195,42 @@ def configure_logging(
     root.setLevel(numeric)
     for noisy in ("aiohttp.access", "httpx", "httpcore", "websockets", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, numeric))
+
+
+# --- the hot path: one pre-rendered JSON record per decision ----------------------------------
+_fast: tuple[TextIO, int] | None = None  # (stream, level) when JSON lines are configured
+
+
+def emit_record(logger: str, event: str, record_json: str, level: int = logging.INFO) -> bool:
+    """Write one log line whose fields are an already rendered JSON object (`record_json`,
+    e.g. `Decision.to_json()`) plus the usual `event`, `logger`, `level`, `timestamp` and the
+    bound context — without the per-field processor chain, which costs more than the decision
+    it reports. Only for records of public data (ids, numbers, reason codes); the line is
+    still scanned for every registered secret and goes the normal way if one is found.
+    False when not written (console format, or the level filtered out): log it the usual way.
+    """
+    if _fast is None or not record_json.startswith("{") or len(record_json) < 3:
+        return False
+    stream, threshold = _fast
+    if level < threshold:
+        return True  # filtered out, as the normal path would
+    if any(secret in record_json for secret in _secrets):
+        return False
+    context = structlog.contextvars.get_contextvars()
+    tail = {
+        **{k: _clean(k, v) for k, v in context.items()},
+        "event": event,
+        "logger": logger,
+        "level": logging.getLevelName(level).lower(),
+        "timestamp": _utc_now(),
+    }
+    stream.write(record_json[:-1] + "," + json.dumps(tail, default=str)[1:] + "\n")
+    stream.flush()
+    return True
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _drop_meta(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:

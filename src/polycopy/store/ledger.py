@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from polycopy.domain.events import Decision, Side
+from polycopy.domain.events import Decision, Side, iso
 from polycopy.domain.ledger import AttributedBook
 from polycopy.domain.money import ZERO, fmt
 from polycopy.domain.reasons import Enforcement, Mode, Reason
@@ -293,7 +293,7 @@ class Ledger:
         now = self._clock()
         with self.db.transaction() as conn:
             self._write_pending(conn)
-            conn.execute(
+            inserted = conn.execute(
                 "INSERT OR IGNORE INTO ledger_intents(intent_id, decision_id, leader, asset,"
                 " condition_id, side, order_type, notional, shares, limit_price, plan, status,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -313,8 +313,23 @@ class Ledger:
                     now,
                     now,
                 ),
+            ).rowcount
+        if inserted:  # new: exactly what was written (a read-back would give the same)
+            return OrderIntent(
+                intent_id=intent_id,
+                decision_id=plan.decision_id,
+                leader=plan.leader,
+                asset=plan.asset,
+                condition_id=plan.context.condition_id,
+                side=plan.side,
+                order_type=order_type,
+                notional=Decimal(fmt(plan.notional)),
+                shares=Decimal(fmt(plan.shares)),
+                limit_price=Decimal(fmt(plan.limit_price)),
+                status=OrderStatus.NEW,
+                created_at=now,
             )
-        intent = self.intent(intent_id)
+        intent = self.intent(intent_id)  # decided before: as it stands
         assert intent is not None
         return intent
 
@@ -820,16 +835,15 @@ def _fees_from_json(text: str | None) -> FeeSchedule | None:
 
 
 def _decision_row(decision: Decision) -> tuple[Any, ...]:
-    record = decision.to_record()
     return (
         decision.decision_id,
-        record["ts"],
+        iso(decision.ts),
         decision.leader,
         decision.asset,
         decision.side.value,
         decision.outcome.value,
         ",".join(r.value for r in decision.reasons),
-        json.dumps(record, separators=(",", ":"), sort_keys=True),
+        decision.to_json(),  # the record, as JSON (`Decision.to_record` in one string)
     )
 
 
