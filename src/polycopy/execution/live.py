@@ -145,6 +145,7 @@ class LiveExecutor:
         )
         self.posts = 0  # POST /order attempts made by this executor
         self.alerts = 0  # order-id mismatches and orders whose fills stay missing
+        self.sends_orders = True
 
     @classmethod
     async def create(

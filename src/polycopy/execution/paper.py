@@ -50,6 +50,7 @@ class PaperExecutor:
         self._settings = settings or ExecutionSettings()
         self._clock = clock
         self.alerts = 0  # a paper fill never needs an operator
+        self.sends_orders = False
 
     @property
     def mode(self) -> str:

@@ -159,6 +159,10 @@ class Executor(Protocol):
     @property
     def mode(self) -> str: ...
 
+    # True when `execute` reaches a venue: its intent is committed before anything is sent
+    # (R1). False for paper, whose intent is written with its fills in one transaction.
+    sends_orders: bool
+
     # things an operator must look at (an order id that is not our hash, fills that stay
     # missing), also logged as errors; counted for /metrics and /status
     alerts: int

@@ -2,8 +2,11 @@
 the fills — each step durable before the next, so that a crash anywhere is recoverable
 (R1, R4, R5).
 
-    execute(plan):  begin_intent (fsync) ─► executor.execute ─► [sign, record_submission
-                    (fsync), POST] ─► complete(plan, execution) ─► ledger.settle (fsync)
+    execute(plan):  begin_intent ─► executor.execute ─► [sign, record_submission (fsync),
+                    POST] ─► complete(plan, execution) ─► ledger.settle
+
+An executor that sends nothing (paper, `sends_orders` false) skips `begin_intent`: its intent
+is written by `settle`, in the transaction that records the fills and the decision.
 
 `complete` is the sizing worker's `Copier.complete`: it applies the fill to the in-memory
 attributed book and returns the decision record, which `settle` stores in the same
@@ -128,6 +131,10 @@ class ExecutionService:
         means: go ahead and send)."""
         if not self.reconciled:
             raise NotReconciledError("start-up reconciliation has not run")
+        if not self.executor.sends_orders:
+            # nothing leaves the process (paper): the intent is written with what filled, in
+            # one transaction; a crash before it leaves no trace and the trade is decided anew
+            return self.ledger.new_intent(plan, self.order_type)
         intent = self.ledger.begin_intent(plan, self.order_type)
         if intent.status.final:
             raise DuplicateIntentError(intent)
@@ -174,7 +181,8 @@ class ExecutionService:
 
     def _settle(self, plan: OrderPlan, intent: OrderIntent, report: ExecutionReport) -> Decision:
         decision = self._complete(plan, report.execution)
-        result = self.ledger.settle(intent, report, decision)
+        unwritten = None if self.executor.sends_orders else plan
+        result = self.ledger.settle(intent, report, decision, unwritten=unwritten)
         crash_point("after_fill_record")
         for fill in result.applied:
             log.info(

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -289,49 +289,60 @@ class Ledger:
 
         Idempotent per decision: a second call returns the existing intent unchanged.
         """
-        intent_id = intent_id_for(plan.decision_id)
-        now = self._clock()
+        intent = self.new_intent(plan, order_type)
         with self.db.transaction() as conn:
             self._write_pending(conn)
-            inserted = conn.execute(
+            inserted = self._insert_intent(conn, intent, plan)
+        if inserted:  # new: exactly what was written (a read-back would give the same)
+            return intent
+        existing = self.intent(intent.intent_id)  # decided before: as it stands
+        assert existing is not None
+        return existing
+
+    def new_intent(self, plan: OrderPlan, order_type: str) -> OrderIntent:
+        """The intent for `plan`, not written anywhere yet: `begin_intent` commits it before
+        an order goes out; an executor that sends nothing (paper) has it written by `settle`,
+        in the one transaction that records what filled."""
+        return OrderIntent(
+            intent_id=intent_id_for(plan.decision_id),
+            decision_id=plan.decision_id,
+            leader=plan.leader,
+            asset=plan.asset,
+            condition_id=plan.context.condition_id,
+            side=plan.side,
+            order_type=order_type,
+            notional=Decimal(fmt(plan.notional)),
+            shares=Decimal(fmt(plan.shares)),
+            limit_price=Decimal(fmt(plan.limit_price)),
+            status=OrderStatus.NEW,
+            created_at=self._clock(),
+        )
+
+    @staticmethod
+    def _insert_intent(conn: sqlite3.Connection, intent: OrderIntent, plan: OrderPlan) -> bool:
+        return bool(
+            conn.execute(
                 "INSERT OR IGNORE INTO ledger_intents(intent_id, decision_id, leader, asset,"
                 " condition_id, side, order_type, notional, shares, limit_price, plan, status,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    intent_id,
-                    plan.decision_id,
-                    plan.leader,
-                    plan.asset,
-                    plan.context.condition_id,
-                    plan.side.value,
-                    order_type,
-                    fmt(plan.notional),
-                    fmt(plan.shares),
-                    fmt(plan.limit_price),
+                    intent.intent_id,
+                    intent.decision_id,
+                    intent.leader,
+                    intent.asset,
+                    intent.condition_id,
+                    intent.side.value,
+                    intent.order_type,
+                    fmt(intent.notional),
+                    fmt(intent.shares),
+                    fmt(intent.limit_price),
                     plan_to_json(plan),
                     OrderStatus.NEW.value,
-                    now,
-                    now,
+                    intent.created_at,
+                    intent.created_at,
                 ),
             ).rowcount
-        if inserted:  # new: exactly what was written (a read-back would give the same)
-            return OrderIntent(
-                intent_id=intent_id,
-                decision_id=plan.decision_id,
-                leader=plan.leader,
-                asset=plan.asset,
-                condition_id=plan.context.condition_id,
-                side=plan.side,
-                order_type=order_type,
-                notional=Decimal(fmt(plan.notional)),
-                shares=Decimal(fmt(plan.shares)),
-                limit_price=Decimal(fmt(plan.limit_price)),
-                status=OrderStatus.NEW,
-                created_at=now,
-            )
-        intent = self.intent(intent_id)  # decided before: as it stands
-        assert intent is not None
-        return intent
+        )
 
     def record_submission(self, intent: OrderIntent, submission: SignedSubmission) -> OrderIntent:
         """Durably store the signed order and its hash, state SIGNED, before the POST (R1).
@@ -425,7 +436,12 @@ class Ledger:
 
     # --- fills, positions, PnL -----------------------------------------------------------
     def settle(
-        self, intent: OrderIntent, report: ExecutionReport, decision: Decision | None = None
+        self,
+        intent: OrderIntent,
+        report: ExecutionReport,
+        decision: Decision | None = None,
+        *,
+        unwritten: OrderPlan | None = None,
     ) -> SettleResult:
         """Apply what the venue reported, in one transaction: fills (idempotent by trade id),
         the attributed position and realised PnL, the intent's state and its decision.
@@ -434,11 +450,16 @@ class Ledger:
         not applied, and a final state is kept. A fill reported for an intent already in a
         final state (a late fill) is applied — the venue says we hold those shares, and Σ
         fills must equal the position — exactly once (by trade id), with an alert
-        (`fill_after_close`). CANCELED may still become FILLED; other final states stay."""
+        (`fill_after_close`). CANCELED may still become FILLED; other final states stay.
+
+        `unwritten`: the plan of an intent `begin_intent` never wrote (`new_intent`, an
+        executor that sends nothing): written here, in the same transaction."""
         applied: list[VenueFill] = []
         duplicates = conflicts = overfills = 0
         with self.db.transaction() as conn:
             self._write_pending(conn)
+            if unwritten is not None:
+                self._insert_intent(conn, intent, unwritten)
             row = conn.execute(
                 "SELECT status, filled_shares, filled_notional, fees, notional, shares,"
                 " order_hash FROM ledger_intents WHERE intent_id = ?",
@@ -524,8 +545,11 @@ class Ledger:
                     " record = excluded.record",
                     _decision_row(decision),
                 )
-        settled = self.intent(intent.intent_id)
-        assert settled is not None
+        settled = replace(
+            intent,
+            status=status,
+            order_hash=intent.order_hash or report.order_hash or row[6],
+        )
         return SettleResult(settled, tuple(applied), duplicates, conflicts, overfills)
 
     def _late_fills(
