@@ -181,8 +181,10 @@ class ExecutionService:
 
     def _settle(self, plan: OrderPlan, intent: OrderIntent, report: ExecutionReport) -> Decision:
         decision = self._complete(plan, report.execution)
-        unwritten = None if self.executor.sends_orders else plan
-        result = self.ledger.settle(intent, report, decision, unwritten=unwritten)
+        if self.executor.sends_orders:
+            result = self.ledger.settle(intent, report, decision)
+        else:  # paper: written with the next group commit (`Ledger.flush`)
+            result = self.ledger.settle(intent, report, decision, unwritten=plan, deferred=True)
         crash_point("after_fill_record")
         for fill in result.applied:
             log.info(

@@ -195,6 +195,8 @@ class Ledger:
         self._batch_size = batch_size
         self._pending: list[tuple[Any, ...]] = []
         self._pending_ids: set[str] = set()
+        # settles of paper intents, written by the next group commit (`settle(deferred=True)`)
+        self._deferred: list[Callable[[sqlite3.Connection], object]] = []
         self._marks: dict[str, tuple[str, float]] = {}
         self.alerts = 0  # conflicting replays and overfills seen (R7)
         db.ensure_schema(COMPONENT, MIGRATIONS)
@@ -230,7 +232,7 @@ class Ledger:
     def flush(self, also: Callable[[], object] | None = None) -> None:
         """Write queued decisions and marks in one transaction; `also` runs inside it (the
         daemon marks the trades these decisions answer as processed, atomically)."""
-        if not self._pending and not self._marks and also is None:
+        if not self._pending and not self._marks and not self._deferred and also is None:
             return
         with self.db.transaction() as conn:
             self._write_pending(conn)
@@ -238,6 +240,10 @@ class Ledger:
                 also()
 
     def _write_pending(self, conn: sqlite3.Connection) -> None:
+        if self._deferred:
+            deferred, self._deferred = self._deferred, []
+            for write in deferred:
+                write(conn)
         if self._pending:
             conn.executemany(
                 "INSERT OR IGNORE INTO ledger_decisions"
@@ -246,7 +252,7 @@ class Ledger:
                 self._pending,
             )
             self._pending.clear()
-            self._pending_ids.clear()
+        self._pending_ids.clear()
         if self._marks:
             conn.executemany(
                 "INSERT INTO ledger_marks(asset, price, ts) VALUES (?, ?, ?) "
@@ -254,6 +260,11 @@ class Ledger:
                 [(asset, price, ts) for asset, (price, ts) in self._marks.items()],
             )
             self._marks.clear()
+
+    def _settle_deferred(self) -> None:
+        """Reads see every settle, deferred ones included (they are written first)."""
+        if self._deferred:
+            self.flush()
 
     def has_decision(self, decision_id: str) -> bool:
         """Whether a decision with this id is stored or queued. Unlike `decision`, it commits
@@ -381,6 +392,7 @@ class Ledger:
     def record_venue_order_id(self, intent: OrderIntent, venue_order_id: str) -> OrderIntent:
         """Note the venue's id for an order whose id differs from our hash (look-ups use it)."""
         with self.db.transaction() as conn:
+            self._write_pending(conn)
             conn.execute(
                 "UPDATE ledger_intents SET venue_order_id = ?, updated_at = ? WHERE intent_id = ?",
                 (venue_order_id, self._clock(), intent.intent_id),
@@ -392,6 +404,7 @@ class Ledger:
     def note_lookup(self, intent: OrderIntent, detail: str) -> OrderIntent:
         """Count a venue look-up that found nothing, and move SIGNED to UNKNOWN."""
         with self.db.transaction() as conn:
+            self._write_pending(conn)
             current = self._status(conn, intent.intent_id)
             status = OrderStatus.UNKNOWN if current is OrderStatus.SIGNED else current
             conn.execute(
@@ -404,6 +417,7 @@ class Ledger:
         return updated
 
     def intent(self, intent_id: str) -> OrderIntent | None:
+        self._settle_deferred()
         row = self.db.conn.execute(
             _SELECT_INTENTS + " WHERE intent_id = ?", (intent_id,)
         ).fetchone()
@@ -413,14 +427,17 @@ class Ledger:
         return self.intent(intent_id_for(decision_id))
 
     def open_intents(self) -> list[OrderIntent]:
+        self._settle_deferred()
         rows = self.db.conn.execute(_SELECT_OPEN_INTENTS, OPEN_STATES).fetchall()
         return [_intent(row) for row in rows]
 
     def intents(self) -> list[OrderIntent]:
+        self._settle_deferred()
         rows = self.db.conn.execute(_SELECT_INTENTS + " ORDER BY created_at, intent_id").fetchall()
         return [_intent(row) for row in rows]
 
     def plan_of(self, intent: OrderIntent) -> OrderPlan:
+        self._settle_deferred()
         row = self.db.conn.execute(
             "SELECT plan FROM ledger_intents WHERE intent_id = ?", (intent.intent_id,)
         ).fetchone()
@@ -429,6 +446,7 @@ class Ledger:
         return plan_from_json(row[0])
 
     def signed_order(self, intent: OrderIntent) -> str | None:
+        self._settle_deferred()
         row = self.db.conn.execute(
             "SELECT signed_order FROM ledger_intents WHERE intent_id = ?", (intent.intent_id,)
         ).fetchone()
@@ -442,6 +460,7 @@ class Ledger:
         decision: Decision | None = None,
         *,
         unwritten: OrderPlan | None = None,
+        deferred: bool = False,
     ) -> SettleResult:
         """Apply what the venue reported, in one transaction: fills (idempotent by trade id),
         the attributed position and realised PnL, the intent's state and its decision.
@@ -453,98 +472,118 @@ class Ledger:
         (`fill_after_close`). CANCELED may still become FILLED; other final states stay.
 
         `unwritten`: the plan of an intent `begin_intent` never wrote (`new_intent`, an
-        executor that sends nothing): written here, in the same transaction."""
-        applied: list[VenueFill] = []
-        duplicates = conflicts = overfills = 0
-        with self.db.transaction() as conn:
-            self._write_pending(conn)
-            if unwritten is not None:
-                self._insert_intent(conn, intent, unwritten)
-            row = conn.execute(
-                "SELECT status, filled_shares, filled_notional, fees, notional, shares,"
-                " order_hash FROM ledger_intents WHERE intent_id = ?",
-                (intent.intent_id,),
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no intent {intent.intent_id}")
-            current = OrderStatus(row[0])
-            filled_shares, filled_notional, fees = (Decimal(v) for v in row[1:4])
-            quantity_notional, quantity_shares = Decimal(row[4]), Decimal(row[5])
-            order_hash = report.order_hash or row[6] or f"paper:{intent.intent_id}"
-            now = self._clock()
-            for fill in report.fills:
-                verdict = self._known_fill(conn, intent, fill, order_hash)
-                if verdict == "duplicate":
-                    duplicates += 1
-                    continue
-                if verdict == "conflict":
-                    conflicts += 1
-                    continue
-                if _overfills(
-                    intent.side,
-                    fill,
-                    filled_shares,
-                    filled_notional,
-                    quantity_shares,
-                    quantity_notional,
-                ):
-                    overfills += 1
-                    self.alerts += 1
-                    log.error(
-                        "fill_overfill",
-                        intent_id=intent.intent_id,
-                        trade_id=fill.trade_id,
-                        shares=fill.shares,
-                        filled=filled_shares,
-                    )
-                    continue
-                self._insert_fill(conn, intent, fill, order_hash, now)
-                applied.append(fill)
-                filled_shares += fill.shares
-                filled_notional += fill.notional
-                fees += fill.fee
-            if applied:
-                self._apply_position(conn, intent, applied)
-                if current.final:
-                    self._late_fills(intent, current, applied)
-            status = report.status
-            if current is OrderStatus.NEW and report.order_hash and status not in _UNSENT:
-                current = OrderStatus.SIGNED  # executed in-process (paper): no separate POST
-            if not can_transition(current, status):
-                if current.final:
-                    status = current  # a late report about a settled intent: keep it
-                else:
-                    log.error(
-                        "order_transition_refused",
-                        intent_id=intent.intent_id,
-                        current=current,
-                        target=report.status,
-                    )
-                    status = current
-            conn.execute(
-                "UPDATE ledger_intents SET status = ?, order_hash = COALESCE(order_hash, ?),"
-                " filled_shares = ?, filled_notional = ?, fees = ?, detail = ?, updated_at = ?"
-                " WHERE intent_id = ?",
-                (
-                    status.value,
-                    report.order_hash,
-                    fmt(filled_shares),
-                    fmt(filled_notional),
-                    fmt(fees),
-                    report.detail[:500],
-                    now,
-                    intent.intent_id,
-                ),
+        executor that sends nothing): written here, in the same transaction. With `deferred`
+        (only for those: nothing outside the process depends on them) the writes join the
+        next group commit (`flush`), with the decisions and the inbox marks of their trades;
+        the result is what they will write (new fills, all of them)."""
+        if deferred:
+            if unwritten is None:
+                raise StoreError("only an unwritten (paper) intent's settle can be deferred")
+            self._deferred.append(
+                lambda conn: self._settle_in(conn, intent, report, decision, unwritten)
             )
             if decision is not None:
-                conn.execute(
-                    "INSERT INTO ledger_decisions"
-                    "(decision_id, ts, leader, asset, side, outcome, reasons, record)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(decision_id) DO UPDATE SET"
-                    " outcome = excluded.outcome, reasons = excluded.reasons,"
-                    " record = excluded.record",
-                    _decision_row(decision),
+                self._pending_ids.add(decision.decision_id)
+            status, _ = _next_status(OrderStatus.NEW, report)
+            settled = replace(intent, status=status, order_hash=report.order_hash)
+            if len(self._deferred) >= self._batch_size:
+                self.flush()
+            return SettleResult(settled, report.fills, 0, 0, 0)
+        with self.db.transaction() as conn:
+            self._write_pending(conn)
+            return self._settle_in(conn, intent, report, decision, unwritten)
+
+    def _settle_in(
+        self,
+        conn: sqlite3.Connection,
+        intent: OrderIntent,
+        report: ExecutionReport,
+        decision: Decision | None,
+        unwritten: OrderPlan | None,
+    ) -> SettleResult:
+        applied: list[VenueFill] = []
+        duplicates = conflicts = overfills = 0
+        if unwritten is not None:
+            self._insert_intent(conn, intent, unwritten)
+        row = conn.execute(
+            "SELECT status, filled_shares, filled_notional, fees, notional, shares,"
+            " order_hash FROM ledger_intents WHERE intent_id = ?",
+            (intent.intent_id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no intent {intent.intent_id}")
+        current = OrderStatus(row[0])
+        filled_shares, filled_notional, fees = (Decimal(v) for v in row[1:4])
+        quantity_notional, quantity_shares = Decimal(row[4]), Decimal(row[5])
+        order_hash = report.order_hash or row[6] or f"paper:{intent.intent_id}"
+        now = self._clock()
+        for fill in report.fills:
+            verdict = self._known_fill(conn, intent, fill, order_hash)
+            if verdict == "duplicate":
+                duplicates += 1
+                continue
+            if verdict == "conflict":
+                conflicts += 1
+                continue
+            if _overfills(
+                intent.side,
+                fill,
+                filled_shares,
+                filled_notional,
+                quantity_shares,
+                quantity_notional,
+            ):
+                overfills += 1
+                self.alerts += 1
+                log.error(
+                    "fill_overfill",
+                    intent_id=intent.intent_id,
+                    trade_id=fill.trade_id,
+                    shares=fill.shares,
+                    filled=filled_shares,
                 )
+                continue
+            self._insert_fill(conn, intent, fill, order_hash, now)
+            applied.append(fill)
+            filled_shares += fill.shares
+            filled_notional += fill.notional
+            fees += fill.fee
+        if applied:
+            self._apply_position(conn, intent, applied)
+            if current.final:
+                self._late_fills(intent, current, applied)
+        status, refused = _next_status(current, report)
+        if refused:
+            log.error(
+                "order_transition_refused",
+                intent_id=intent.intent_id,
+                current=current,
+                target=report.status,
+            )
+        conn.execute(
+            "UPDATE ledger_intents SET status = ?, order_hash = COALESCE(order_hash, ?),"
+            " filled_shares = ?, filled_notional = ?, fees = ?, detail = ?, updated_at = ?"
+            " WHERE intent_id = ?",
+            (
+                status.value,
+                report.order_hash,
+                fmt(filled_shares),
+                fmt(filled_notional),
+                fmt(fees),
+                report.detail[:500],
+                now,
+                intent.intent_id,
+            ),
+        )
+        if decision is not None:
+            conn.execute(
+                "INSERT INTO ledger_decisions"
+                "(decision_id, ts, leader, asset, side, outcome, reasons, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(decision_id) DO UPDATE SET"
+                " outcome = excluded.outcome, reasons = excluded.reasons,"
+                " record = excluded.record",
+                _decision_row(decision),
+            )
         settled = replace(
             intent,
             status=status,
@@ -678,6 +717,7 @@ class Ledger:
         winner, 0 for the loser): the position leaves the ledger, its PnL is realised. None
         when there is no position (settled already)."""
         with self.db.transaction() as conn:
+            self._write_pending(conn)
             row = conn.execute(
                 "SELECT shares, cost FROM ledger_positions WHERE leader = ? AND asset = ?",
                 (leader, asset),
@@ -709,12 +749,14 @@ class Ledger:
 
     def condition_of(self, asset: str) -> str | None:
         """The market (condition id) of a token polycopy has traded."""
+        self._settle_deferred()
         row = self.db.conn.execute(
             "SELECT condition_id FROM ledger_intents WHERE asset = ? LIMIT 1", (asset,)
         ).fetchone()
         return str(row[0]) if row else None
 
     def fills(self, intent_id: str | None = None) -> list[VenueFill]:
+        self._settle_deferred()
         query = "SELECT venue_trade_id, order_hash, price, shares, fee, ts FROM ledger_fills"
         args: tuple[str, ...] = ()
         if intent_id is not None:
@@ -726,6 +768,7 @@ class Ledger:
         ]
 
     def positions(self, leader: str | None = None) -> list[Position]:
+        self._settle_deferred()
         query = "SELECT leader, asset, shares, cost FROM ledger_positions"
         args: tuple[str, ...] = ()
         if leader is not None:
@@ -754,6 +797,7 @@ class Ledger:
                 yield intent.leader, intent.decision_id, self.plan_of(intent).reserve
 
     def pnl(self, leader: str) -> LeaderPnl:
+        self._settle_deferred()
         row = self.db.conn.execute(
             "SELECT realized, fees FROM ledger_pnl WHERE leader = ?", (leader,)
         ).fetchone()
@@ -767,6 +811,7 @@ class Ledger:
         return LeaderPnl(leader, realized, fees, cost, value)
 
     def leaders(self) -> list[str]:
+        self._settle_deferred()
         rows = self.db.conn.execute(
             "SELECT leader FROM ledger_positions UNION SELECT leader FROM ledger_pnl"
             " UNION SELECT leader FROM ledger_intents"
@@ -776,6 +821,7 @@ class Ledger:
     def load_into(self, book: AttributedBook) -> None:
         """Rebuild the in-memory attributed state at start-up: marks, positions with their
         cost basis, realised PnL, and reservations of open BUY intents."""
+        self._settle_deferred()
         for asset, price in sorted(self.marks().items()):
             book.set_mark(asset, price)
         for position in self.positions():
@@ -856,6 +902,16 @@ def _fees_from_json(text: str | None) -> FeeSchedule | None:
         return None
     data = json.loads(text)
     return FeeSchedule(Decimal(data["rate"]), Decimal(data["exponent"]), bool(data["taker_only"]))
+
+
+def _next_status(current: OrderStatus, report: ExecutionReport) -> tuple[OrderStatus, bool]:
+    """The state a report moves an intent in `current` to, by the transition table, and
+    whether the move was refused (the intent then stays; a final state always stays)."""
+    if current is OrderStatus.NEW and report.order_hash and report.status not in _UNSENT:
+        current = OrderStatus.SIGNED  # executed in-process (paper): no separate POST
+    if can_transition(current, report.status):
+        return report.status, False
+    return current, not current.final
 
 
 def _decision_row(decision: Decision) -> tuple[Any, ...]:

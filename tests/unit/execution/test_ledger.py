@@ -227,6 +227,44 @@ def test_decisions_group_commit_and_settle_upserts(ledger: Ledger) -> None:
     assert ledger.db.conn.execute("SELECT count(*) FROM ledger_decisions").fetchone()[0] == 1
 
 
+def test_a_paper_settle_joins_the_next_group_commit(tmp_path: Path) -> None:
+    """An intent nothing was sent for (paper) is written with its fills and decision by the
+    next flush: a read sees it at once; a crash before the flush leaves no trace of it."""
+    from polycopy.config import parse_config
+    from polycopy.domain.sizing import finalize
+
+    cfg = parse_config({"leaders": [{"address": LEADER}]}).leaders[LEADER]
+    paper = Ledger.open(tmp_path, "paper")
+    plan = make_plan(decision_id="dp", notional=Decimal("10"))
+    intent = paper.new_intent(plan, "FAK")
+    fill = VenueFill("paper-1", "paper:x", Decimal("0.50"), Decimal("20"))
+    report = replace(filled((fill,)), order_hash="paper:x")
+    decision = finalize(plan, report.execution, Decimal(10), cfg)
+    result = paper.settle(intent, report, decision, unwritten=plan, deferred=True)
+    assert result.intent.status is OrderStatus.FILLED
+    assert [f.trade_id for f in result.applied] == ["paper-1"]
+    assert paper.has_decision("dp")
+
+    def rows(path: Path) -> tuple[int, int, int]:
+        conn = sqlite3.connect(path)
+        try:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
+                for t in ("ledger_intents", "ledger_fills", "ledger_decisions")
+            )
+        finally:
+            conn.close()
+
+    assert rows(paper.path) == (0, 0, 0)  # not written yet: a crash here forgets it all
+    [position] = paper.positions(LEADER)  # a read writes the deferred settles first
+    assert position.shares == Decimal("20")
+    assert rows(paper.path) == (1, 1, 1)
+    assert paper.intent(intent.intent_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    with pytest.raises(StoreError, match="only an unwritten"):
+        paper.settle(intent, report, decision, deferred=True)
+    paper.close()
+
+
 def test_plan_codec_round_trips() -> None:
     plan = make_plan(Side.SELL, shares=Decimal("12.34"), reference=Decimal("0.47"))
     assert plan_from_json(plan_to_json(plan)) == plan
